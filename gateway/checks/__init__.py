@@ -1,0 +1,1 @@
+"""The gateway's checks, one module per family; `gateway.pipeline` orders them."""

@@ -1,0 +1,20 @@
+"""Transport limits, checked before a byte is parsed."""
+from __future__ import annotations
+
+from gateway.context import MessageContext
+from gateway.faults import Fault
+
+
+def limit_body_size(ctx: MessageContext) -> None:
+    limit = ctx.env.settings.max_body_bytes
+    # The HTTP layer stops buffering past the limit and flags the request.
+    if ctx.body_too_large or len(ctx.raw) > limit:
+        raise Fault("BODY_TOO_LARGE", f"limit is {limit} bytes")
+    ctx.note(f"{len(ctx.raw)} bytes")
+
+
+def require_content_type(ctx: MessageContext) -> None:
+    media = (ctx.content_type or "").split(";", 1)[0].strip().lower()
+    if media != "text/xml":
+        shown = ctx.content_type or "none"
+        raise Fault("UNSUPPORTED_CONTENT_TYPE", f"Content-Type {shown}; SOAP 1.1 uses text/xml")

@@ -1,0 +1,49 @@
+"""Validation against the ShEP contract schemas (xsd/shep-sync.xsd), and reading requestInfo."""
+from __future__ import annotations
+
+from lxml import etree
+
+from gateway import contract as c
+from gateway.context import MessageContext, MessageInfo
+from gateway.faults import Fault
+
+
+def schema_errors(schema: etree.XMLSchema, doc) -> str | None:
+    """libxml2's messages for an invalid document, or None when valid."""
+    try:
+        schema.assertValid(doc)
+    except etree.DocumentInvalid as exc:
+        errors = [f"line {e.line}: {e.message}" for e in exc.error_log] or [str(exc)]
+        return "; ".join(errors[:5])
+    return None
+
+
+def validate_request_schema(ctx: MessageContext) -> None:
+    errors = schema_errors(c.sync_schema(), ctx.tree)
+    if errors:
+        raise Fault("SCHEMA_INVALID", errors)
+
+
+def _text(parent: etree._Element, path: str) -> str | None:
+    el = parent.find(path)
+    return el.text if el is not None else None
+
+
+def read_request_info(ctx: MessageContext) -> None:
+    info = ctx.operation.find("request/requestInfo")
+    ctx.info = MessageInfo(
+        message_id=_text(info, "messageId") or "",
+        correlation_id=_text(info, "correlationId"),
+        service_id=_text(info, "serviceId") or "",
+        message_date=_text(info, "messageDate") or "",
+        route_id=_text(info, "routeId"),
+        sender_id=_text(info, "sender/senderId") or "",
+        password=_text(info, "sender/password"),
+    )
+    ctx.note(f"{ctx.info.sender_id} → {ctx.info.service_id}, messageId {ctx.info.message_id}")
+
+
+def validate_response_schema(ctx: MessageContext) -> None:
+    errors = schema_errors(c.sync_schema(), ctx.tree)
+    if errors:
+        raise Fault("PROVIDER_RESPONSE_INVALID", errors)

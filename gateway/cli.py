@@ -1,0 +1,254 @@
+"""`shep`: serve, send, journal show|verify, faults, hash-password."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gateway.config import ConfigError, Settings, default_config_path, load_config
+
+
+def _settings(path: str | None) -> Settings:
+    return load_config(Path(path) if path else default_config_path())
+
+
+def _store_url(args, settings: Settings) -> str:
+    from gateway.store import sqlite_url
+
+    return args.store_url or settings.gateway.store_url or sqlite_url(
+        Path(args.state_dir or settings.gateway.state_dir))
+
+
+def cmd_serve(args) -> int:
+    from twisted.internet import defer, reactor
+
+    from gateway import logs
+    from gateway.app import GatewayApp
+
+    logs.configure(args.log_level)
+    settings = _settings(args.config)
+    app = GatewayApp(settings, reactor=reactor, store_url=_store_url(args, settings))
+    try:
+        app.listen(port=args.port, host=args.host)
+    except Exception as exc:  # a port in use or a bad address: say so, no traceback
+        print(f"shep serve: cannot listen: {exc}", file=sys.stderr)
+        app.store.close()
+        return 2
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromCoroutine(app.stop()))
+    base = app.base_url
+    print(f"shep-emulator gateway listening on {base}  (config {settings.source})", flush=True)
+    for label, path in (("WSDL", "/bip-sync/?wsdl"), ("SyncChannel", "/bip-sync/"), ("faults", "/api/faults"),
+                        ("journal", "/api/journal"), ("health", "/health"), ("metrics", "/metrics"),
+                        ("demo provider", "/demo/echo")):
+        print(f"  {label:<14} {base}{path}", flush=True)
+    # SIGTERM and Ctrl-C both stop the reactor, which runs app.stop() before exiting.
+    reactor.run()
+    return 0
+
+
+def cmd_send(args) -> int:
+    from lxml import etree
+
+    from gateway import client, contract
+
+    payload = None
+    if args.data:
+        try:
+            payload = contract.PARSER.parse(Path(args.data).read_bytes()).getroot()
+        except OSError as exc:
+            print(f"shep send: cannot read {args.data}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except (ValueError, etree.XMLSyntaxError) as exc:
+            print(f"shep send: {args.data} is not an XML document: {exc}", file=sys.stderr)
+            return 2
+    properties = dict(p.split("=", 1) for p in args.property or [])
+    body = client.build_send_message(
+        service_id=args.service, sender_id=args.sender, password=args.password, payload=payload,
+        style=args.style, xsi_type=args.xsi_type, message_id=args.message_id,
+        correlation_id=args.correlation_id, route_id=args.route_id, properties=properties)
+    url = args.url.rstrip("/") + "/bip-sync/" if not args.url.rstrip("/").endswith("bip-sync") else args.url
+    try:
+        status, raw = client.post(url, body, timeout=args.timeout)
+    except OSError as exc:
+        print(f"shep send: cannot reach {url}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        reply = client.read_reply(status, raw)
+    except ValueError as exc:
+        print(f"shep send: {exc}", file=sys.stderr)
+        sys.stderr.write(raw.decode("utf-8", "replace")[:2000] + "\n")
+        return 2
+    if args.raw:
+        sys.stdout.write(raw.decode("utf-8") + "\n")
+    if reply.ok:
+        if not args.raw:
+            print(f"status   {reply.status_code} {reply.status_message}")
+            print(f"session  {reply.session_id}")
+            if reply.data is not None:
+                print(etree.tostring(reply.data, pretty_print=True, encoding="unicode").rstrip())
+        return 0 if reply.status_code == contract.SUCCESS_STATUS else 1
+    if not args.raw:
+        print(f"fault    {reply.fault.get('errorCode')} ({reply.fault.get('faultcode')}, HTTP {status})")
+        print(f"message  {reply.fault.get('errorMessage')}")
+        if reply.fault.get("errorData"):
+            print(f"data     {reply.fault['errorData']}")
+        if reply.fault.get("subError"):
+            print(f"cause    {reply.fault['subError'].get('errorCode')}: {reply.fault['subError'].get('errorData')}")
+        print(f"session  {reply.session_id}")
+    return 1
+
+
+def _journal(args):
+    from gateway.journal import Journal
+    from gateway.store import Store
+
+    settings = _settings(args.config)
+    store = Store(_store_url(args, settings))
+    store.create_schema()
+    return store, Journal(store)
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_journal_show(args) -> int:
+    store, journal = _journal(args)
+    try:
+        records = journal.query(message_id=args.message_id, session_id=args.session_id,
+                                service_id=args.service_id, sender=args.sender,
+                                since=args.since, until=args.until, limit=args.limit,
+                                include_body=args.body)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+        return 0
+    for r in records:
+        verdicts = ", ".join(f"{v['check']}:{v['verdict']}" for v in r["verdicts"])
+        print(f"#{r['seq']} {r['started_at']} {r['hop']:<12} {r['from_party'] or '-'} → {r['to_party'] or '-'} "
+              f"service={r['service_id'] or '-'} messageId={r['message_id'] or '-'} session={r['session_id']} "
+              f"fault={r['fault_code'] or '-'} bytes={r['body_size']} sha256={r['body_sha256'][:16]}…")
+        if verdicts:
+            print(f"    checks: {verdicts}")
+        if r.get("deviations"):
+            print(f"    tolerated: {'; '.join(r['deviations'])}")
+        if args.body and r.get("body_base64"):
+            import base64
+            print("    " + base64.b64decode(r["body_base64"]).decode("utf-8", "replace"))
+    print(f"{len(records)} record(s)")
+    return 0
+
+
+def cmd_journal_verify(args) -> int:
+    store, journal = _journal(args)
+    try:
+        result = journal.verify()
+    finally:
+        store.close()
+    if result.ok:
+        print(f"journal OK: {result.checked} record(s), chain intact")
+        return 0
+    print(f"journal BROKEN at record {result.broken_seq}: {result.reason}")
+    return 1
+
+
+def cmd_faults(args) -> int:
+    from gateway.faults import catalogue_json, render_markdown
+
+    if args.json:
+        print(json.dumps(catalogue_json(), ensure_ascii=False, indent=1))
+    else:
+        sys.stdout.write(render_markdown())
+    return 0
+
+
+def cmd_hash_password(args) -> int:
+    from gateway.passwords import hash_password
+
+    plain = args.password if args.password is not None else getpass.getpass("password: ")
+    print(hash_password(plain))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML configuration (default: the shipped gateway/defaults/shep.toml)")
+    p.add_argument("--state-dir", help="where the SQLite store lives (default: gateway.state_dir, ./var)")
+    p.add_argument("--store-url", help="SQLAlchemy URL of the store; overrides --state-dir")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="shep", description="ShEP (ЭҮШ / ШЭП) gateway emulator")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (and the demo provider)")
+    _common(serve)
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(func=cmd_serve)
+
+    send = sub.add_parser("send", help="send one SendMessage and print the answer; exit 1 on a fault")
+    send.add_argument("--url", default="http://127.0.0.1:8080", help="gateway base URL or its /bip-sync/ URL")
+    send.add_argument("--service", required=True, help="serviceId")
+    send.add_argument("--sender", required=True, help="senderId")
+    send.add_argument("--password", help="sender password")
+    send.add_argument("--data", help="file with the payload XML document")
+    send.add_argument("--style", choices=["inline", "typed", "escaped"], default="inline",
+                      help="how data carries the payload (contract §6)")
+    send.add_argument("--xsi-type", help="{namespace}Type for --style typed (default: the root element's name)")
+    send.add_argument("--message-id")
+    send.add_argument("--correlation-id")
+    send.add_argument("--route-id")
+    send.add_argument("--property", action="append", metavar="KEY=VALUE")
+    send.add_argument("--timeout", type=float, default=60)
+    send.add_argument("--raw", action="store_true", help="print the answer's XML as received")
+    send.set_defaults(func=cmd_send)
+
+    journal = sub.add_parser("journal", help="read or verify the hash-chained journal")
+    jsub = journal.add_subparsers(dest="journal_command", required=True)
+    show = jsub.add_parser("show", help="records by messageId, sessionId, serviceId, sender, time")
+    _common(show)
+    show.add_argument("--message-id")
+    show.add_argument("--session-id")
+    show.add_argument("--service-id")
+    show.add_argument("--sender")
+    show.add_argument("--since", type=_moment, help="ISO-8601 date-time (inclusive)")
+    show.add_argument("--until", type=_moment, help="ISO-8601 date-time (exclusive)")
+    show.add_argument("--limit", type=int, default=100)
+    show.add_argument("--body", action="store_true", help="include the message bytes")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_journal_show)
+    verify = jsub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken record")
+    _common(verify)
+    verify.set_defaults(func=cmd_journal_verify)
+
+    faults = sub.add_parser("faults", help="print the fault catalogue (markdown, or --json)")
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(func=cmd_faults)
+
+    hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")
+    hashpw.add_argument("password", nargs="?", help="the password (asked for when omitted)")
+    hashpw.set_defaults(func=cmd_hash_password)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"shep: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

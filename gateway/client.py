@@ -1,0 +1,160 @@
+"""Public ShEP SyncChannel client pieces: build `SendMessage`, read answers, send over HTTP.
+
+Used by `shep send`, the simulators and the tests; endpoints and simulators use this module,
+never the gateway's pipeline.
+"""
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from lxml import etree
+
+from gateway import contract as c
+from gateway.soap import serialize
+
+STYLES = ("inline", "typed", "escaped")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+def _text(parent: etree._Element, tag: str, value: str | None) -> None:
+    if value is not None:
+        etree.SubElement(parent, tag).text = value
+
+
+def _put_data(parent: etree._Element, payload: etree._Element | None, style: str,
+              xsi_type: str | None = None) -> None:
+    """`data` in one of the three contract styles: untyped inline, typed inline (xsi:type), escaped text."""
+    if payload is None:
+        return
+    if style == "inline":
+        data = etree.SubElement(parent, "data")
+        data.append(payload)
+    elif style == "escaped":
+        data = etree.SubElement(parent, "data", nsmap={"xs": c.XS_NS, "xsi": c.XSI_NS})
+        data.set(c.XSI_TYPE, "xs:string")
+        data.text = etree.tostring(payload, encoding="unicode")
+    elif style == "typed":
+        qname = etree.QName(xsi_type or payload.tag)
+        data = etree.SubElement(parent, "data", nsmap={"t": qname.namespace, "xsi": c.XSI_NS})
+        data.set(c.XSI_TYPE, f"t:{qname.localname}")
+        data.text = payload.text
+        for child in payload:
+            data.append(child)
+    else:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}")
+
+
+def build_send_message(*, service_id: str, sender_id: str, password: str | None = None,
+                       payload: etree._Element | None = None, style: str = "inline",
+                       xsi_type: str | None = None, message_id: str | None = None,
+                       correlation_id: str | None = None, route_id: str | None = None,
+                       message_date: str | None = None,
+                       properties: dict[str, str] | None = None) -> bytes:
+    """A SyncChannel `SendMessage` envelope; `xsi_type` ("{ns}Type") is used by the typed style."""
+    envelope = etree.Element(c.ENVELOPE, nsmap={"soap": c.SOAP_NS})
+    etree.SubElement(envelope, c.HEADER)
+    body = etree.SubElement(envelope, c.BODY)
+    send = etree.SubElement(body, c.SEND_MESSAGE, nsmap={"sync": c.SYNC_NS})
+    request = etree.SubElement(send, "request")
+    info = etree.SubElement(request, "requestInfo")
+    _text(info, "messageId", message_id or str(uuid.uuid4()))
+    _text(info, "correlationId", correlation_id)
+    _text(info, "serviceId", service_id)
+    _text(info, "messageDate", message_date or now_iso())
+    _text(info, "routeId", route_id)
+    sender = etree.SubElement(info, "sender")
+    _text(sender, "senderId", sender_id)
+    _text(sender, "password", password)
+    for key, value in (properties or {}).items():
+        prop = etree.SubElement(info, "properties")
+        _text(prop, "key", key)
+        _text(prop, "value", value)
+    _put_data(etree.SubElement(request, "requestData"), payload, style, xsi_type)
+    return serialize(envelope)
+
+
+def build_send_message_response(*, message_id: str, correlation_id: str | None = None,
+                                status_code: str = c.SUCCESS_STATUS,
+                                status_message: str = "Message has been processed successfully",
+                                session_id: str | None = None, payload: etree._Element | None = None,
+                                style: str = "inline", xsi_type: str | None = None) -> bytes:
+    """A provider's `SendMessageResponse` envelope."""
+    envelope = etree.Element(c.ENVELOPE, nsmap={"soap": c.SOAP_NS})
+    body = etree.SubElement(envelope, c.BODY)
+    answer = etree.SubElement(body, c.SEND_MESSAGE_RESPONSE, nsmap={"sync": c.SYNC_NS})
+    response = etree.SubElement(answer, "response")
+    info = etree.SubElement(response, "responseInfo")
+    _text(info, "messageId", message_id)
+    _text(info, "correlationId", correlation_id)
+    _text(info, "responseDate", now_iso())
+    status = etree.SubElement(info, "status")
+    _text(status, "code", status_code)
+    _text(status, "message", status_message)
+    _text(info, "sessionId", session_id)
+    _put_data(etree.SubElement(response, "responseData"), payload, style, xsi_type)
+    return serialize(envelope)
+
+
+@dataclass
+class SyncReply:
+    """What came back: either a response (status, data) or a fault (ErrorInfo fields)."""
+    http_status: int
+    raw: bytes
+    fault: dict | None = None
+    status_code: str | None = None
+    status_message: str | None = None
+    session_id: str | None = None
+    message_id: str | None = None
+    data: etree._Element | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None
+
+
+def _error_info(el: etree._Element) -> dict:
+    info = {child.tag: child.text for child in el if isinstance(child.tag, str) and child.tag != "subError"}
+    sub = el.find("subError")
+    if sub is not None:
+        info["subError"] = _error_info(sub)
+    return info
+
+
+def read_reply(http_status: int, raw: bytes) -> SyncReply:
+    """Decode a gateway answer; raises ValueError when it is not a SyncChannel answer at all."""
+    try:
+        root = c.PARSER.parse(raw).getroot()
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        raise ValueError(f"HTTP {http_status}, the answer is not XML: {exc}") from None
+    body = root.find(c.BODY)
+    operation = body[0] if body is not None and len(body) else None
+    if operation is not None and operation.tag == c.FAULT:
+        detail = operation.find(f"detail/{c.SYNC_FAULT}")
+        fault = _error_info(detail) if detail is not None else {}
+        fault.setdefault("faultcode", operation.findtext("faultcode"))
+        fault.setdefault("faultstring", operation.findtext("faultstring"))
+        return SyncReply(http_status, raw, fault=fault, session_id=fault.get("sessionId"))
+    if operation is None or operation.tag != c.SEND_MESSAGE_RESPONSE:
+        raise ValueError(f"HTTP {http_status}, the answer is neither SendMessageResponse nor a SOAP fault")
+    info = operation.find("response/responseInfo")
+    return SyncReply(http_status, raw, status_code=info.findtext("status/code"),
+                     status_message=info.findtext("status/message"), session_id=info.findtext("sessionId"),
+                     message_id=info.findtext("messageId"), data=operation.find("response/responseData/data"))
+
+
+def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
+    """A blocking POST for command-line use (the server side never blocks: it uses twisted Agent)."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

@@ -1,0 +1,85 @@
+"""The message context: what travels the pipeline of one hop, and what checks may consult."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from lxml import etree
+
+from gateway.config import GatewaySettings
+from gateway.passwords import PasswordVerifier
+from gateway.registry import Participant, Service, ServiceRegistry
+
+if TYPE_CHECKING:
+    from gateway.checks.payload import PayloadSchemas
+
+
+class ReplayGuard(Protocol):
+    def remember_message(self, sender_id: str, message_id: str, seen_at: datetime, window) -> bool: ...
+
+
+@dataclass
+class Verdict:
+    check: str
+    verdict: str  # pass | fail | note
+    detail: str | None
+    ms: float
+
+    def as_dict(self) -> dict:
+        return {"check": self.check, "verdict": self.verdict, "detail": self.detail, "ms": round(self.ms, 3)}
+
+
+@dataclass
+class Environment:
+    """What checks may consult besides the message: settings, registry, clock, and narrow I/O."""
+    settings: GatewaySettings
+    registry: ServiceRegistry
+    passwords: PasswordVerifier
+    replay_guard: ReplayGuard
+    payload_schemas: "PayloadSchemas"
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class MessageInfo:
+    """requestInfo as read from a schema-valid SendMessage."""
+    message_id: str
+    correlation_id: str | None
+    service_id: str
+    message_date: str
+    route_id: str | None
+    sender_id: str
+    password: str | None
+
+
+@dataclass
+class MessageContext:
+    env: Environment
+    raw: bytes
+    content_type: str | None = None
+    body_too_large: bool = False
+    received_at: datetime | None = None
+    session_id: str = field(default_factory=lambda: "{%s}" % uuid.uuid4())
+    tree: etree._ElementTree | None = None
+    operation: etree._Element | None = None  # the single child of soap:Body
+    info: MessageInfo | None = None
+    sender: Participant | None = None
+    service: Service | None = None
+    deviations: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    # Set by the response hop: the provider's HTTP status and whether it answered with a fault.
+    http_status: int | None = None
+    is_fault: bool = False
+    _detail: str | None = None
+
+    def note(self, detail: str) -> None:
+        """Attach a detail to the running check's verdict."""
+        self._detail = detail if self._detail is None else f"{self._detail}; {detail}"
+
+    def deviate(self, what: str) -> None:
+        """Record a tolerated client variation (refused later when the service is strict)."""
+        self.deviations.append(what)
+        self.note(what)
+

@@ -1,0 +1,125 @@
+"""Outbound HTTP to providers (twisted Agent): timeout, size cap, and error → fault mapping."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from twisted.internet import defer, error, protocol
+from twisted.web.iweb import IBodyProducer
+from zope.interface import implementer
+from twisted.web import client, http_headers
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+from gateway.faults import Fault
+
+
+@dataclass
+class ProviderAnswer:
+    status: int
+    body: bytes
+    elapsed: float
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Collect(protocol.Protocol):
+    def __init__(self, limit: int, finished: defer.Deferred):
+        self.limit = limit
+        self.finished = finished
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.too_large = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.too_large:
+            return
+        self.size += len(data)
+        if self.size > self.limit:
+            self.too_large = True
+            self.parts = []
+            self.transport.stopProducing()
+            return
+        self.parts.append(data)
+
+    def connectionLost(self, reason) -> None:
+        if self.finished.called:
+            return
+        if self.too_large:
+            self.finished.errback(_TooLarge())
+        elif reason.check(client.ResponseDone, client.PotentialDataLoss):
+            self.finished.callback(b"".join(self.parts))
+        else:
+            self.finished.errback(reason)
+
+
+def _read_body(response, limit: int) -> defer.Deferred:
+    protocol_ref = []
+
+    def cancel(d):
+        if protocol_ref and protocol_ref[0].transport is not None:
+            protocol_ref[0].transport.abortConnection()
+
+    finished = defer.Deferred(cancel)
+    collector = _Collect(limit, finished)
+    protocol_ref.append(collector)
+    response.deliverBody(collector)
+    return finished
+
+
+class Forwarder:
+    """POSTs a SOAP message to a provider endpoint; raises catalogue faults for transport failures."""
+
+    def __init__(self, reactor, *, persistent: bool = True):
+        self.reactor = reactor
+        self.pool = client.HTTPConnectionPool(reactor, persistent=persistent)
+        self.agent = client.Agent(reactor, connectTimeout=None, pool=self.pool)
+
+    async def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> ProviderAnswer:
+        start = time.perf_counter()
+        exchange = defer.Deferred.fromCoroutine(self._exchange(url, body, max_bytes))
+        exchange.addTimeout(timeout, self.reactor)
+        try:
+            status, answer = await exchange
+        except defer.TimeoutError:
+            raise Fault("PROVIDER_TIMEOUT", f"no answer from {url} within {timeout:g} s") from None
+        except _TooLarge:
+            raise Fault("PROVIDER_RESPONSE_TOO_LARGE", f"answer from {url} exceeds {max_bytes} bytes") from None
+        except (error.ConnectError, error.DNSLookupError) as exc:
+            raise Fault("PROVIDER_UNREACHABLE", f"{url}: {exc.__class__.__name__}: {exc}") from None
+        except (ResponseNeverReceived, ResponseFailed) as exc:
+            reasons = "; ".join(r.getErrorMessage() for r in exc.reasons)
+            raise Fault("PROVIDER_UNREACHABLE",
+                        f"{url}: connection closed before a complete answer ({reasons})") from None
+        return ProviderAnswer(status, answer, time.perf_counter() - start)
+
+    async def _exchange(self, url: str, body: bytes, max_bytes: int) -> tuple[int, bytes]:
+        headers = http_headers.Headers({b"Content-Type": [b"text/xml; charset=utf-8"], b"SOAPAction": [b'""']})
+        response = await self.agent.request(b"POST", url.encode("ascii"), headers, _BytesProducer(body))
+        return response.code, await _read_body(response, max_bytes)
+
+    def close(self) -> defer.Deferred:
+        return self.pool.closeCachedConnections()
+
+
+@implementer(IBodyProducer)
+class _BytesProducer:
+    """A body producer for bytes already in memory (FileBodyProducer would go through a thread cooperator)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer):
+        consumer.write(self.body)
+        return defer.succeed(None)
+
+    def pauseProducing(self):
+        pass
+
+    def resumeProducing(self):
+        pass
+
+    def stopProducing(self):
+        pass

@@ -1,0 +1,118 @@
+"""Persistent state of the gateway behind one small interface (SQLAlchemy Core)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy
+from sqlalchemy import Connection, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gateway.store.schema import metadata, seen_messages
+
+# Both dialects spell the upsert the same way; only the construct's home differs.
+_UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+# Key of the PostgreSQL advisory lock that serializes exclusive transactions.
+_EXCLUSIVE_LOCK_KEY = 0x53484550  # b"SHEP"
+
+# Execution option marking a SQLite transaction as read-only, so it begins deferred.
+_SNAPSHOT_OPTION = "shep_snapshot"
+
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_url(state_dir: Path) -> str:
+    """URL of the SQLite database in `state_dir` (created if missing)."""
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state_dir / 'shep.db'}"
+
+
+class Store:
+    """Persistent state of the gateway (SQLite WAL by default, PostgreSQL when scaled)."""
+
+    def __init__(self, url: str):
+        self.engine: sqlalchemy.Engine = create_engine(url)
+        dialect = self.engine.dialect.name
+        if dialect not in _UPSERT_INSERT:
+            raise ValueError(
+                f"unsupported database {dialect!r}: use sqlite or postgresql"
+            )
+        if dialect == "sqlite":
+            _tune_sqlite(self.engine)
+
+    def create_schema(self) -> None:
+        """Create missing tables; safe when several processes start at once."""
+        with self.exclusive() as conn:
+            metadata.create_all(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Connection]:
+        """A write transaction that runs alone among all processes sharing the database."""
+        with self.engine.begin() as conn:
+            # SQLite already holds the write lock from BEGIN IMMEDIATE.
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_EXCLUSIVE_LOCK_KEY)))
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction that sees one consistent state and never blocks writers."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            else:
+                conn.execution_options(**{_SNAPSHOT_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def remember_message(
+        self, sender_id: str, message_id: str, seen_at: datetime, window: timedelta
+    ) -> bool:
+        """Replay guard: True if the message is new or was last seen before the window."""
+        insert = _UPSERT_INSERT[self.engine.dialect.name]
+        stmt = insert(seen_messages).values(
+            sender_id=sender_id, message_id=message_id, seen_at=seen_at
+        )
+        # One statement decides under the row's lock, so concurrent duplicates get one True;
+        # RETURNING yields a row only when the pair was inserted or its stale entry refreshed.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[seen_messages.c.sender_id, seen_messages.c.message_id],
+            set_={"seen_at": stmt.excluded.seen_at},
+            where=seen_messages.c.seen_at < seen_at - window,
+        ).returning(seen_messages.c.seen_at)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).first() is not None
+
+
+def _tune_sqlite(engine: sqlalchemy.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        # Take BEGIN away from sqlite3 so on_begin can choose the lock mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL itself may wait on another process.
+            cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # Anything not marked as a snapshot may write, so it takes the lock up front: a
+        # deferred transaction upgrading to write while another writer is active fails
+        # with "database is locked" instead of waiting.
+        if conn.get_execution_options().get(_SNAPSHOT_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

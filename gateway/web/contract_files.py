@@ -1,0 +1,37 @@
+"""`?wsdl` and `?xsd=` documents, with every reference rewritten to the URL the client used."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lxml import etree
+
+from gateway import contract as c
+
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+
+
+@lru_cache(maxsize=64)
+def _template(kind: str, name: str) -> etree._ElementTree | None:
+    path = c.contract_file(kind, name)
+    return c.load_document(path) if path else None
+
+
+def render(kind: str, name: str, base_url: str) -> bytes | None:
+    """The contract file `name` from wsdl/ or xsd/ as served under `base_url` (e.g. http://host:port)."""
+    template = _template(kind, name)
+    if template is None:
+        return None
+    doc = etree.ElementTree(etree.fromstring(etree.tostring(template)))
+    endpoint = f"{base_url}/bip-sync/"
+    for el in doc.iter(f"{{{c.XS_NS}}}import", f"{{{c.XS_NS}}}include"):
+        location = el.get("schemaLocation")
+        if location:
+            el.set("schemaLocation", f"{endpoint}?xsd={location.rsplit('/', 1)[-1]}")
+    for el in doc.iter(f"{{{WSDL_NS}}}import"):
+        location = el.get("location")
+        if location:
+            el.set("location", f"{endpoint}?wsdl={location.rsplit('/', 1)[-1]}")
+    for el in doc.iter(f"{{{WSDL_SOAP_NS}}}address"):
+        el.set("location", endpoint)
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")

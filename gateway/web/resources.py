@@ -1,0 +1,236 @@
+"""twisted.web resources of the gateway: the SOAP endpoint, its contract files, /api, /health, /metrics."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl
+
+from twisted.internet import defer
+from twisted.web import resource, server
+
+from gateway.faults import Fault, catalogue_json
+from gateway.soap import fault_envelope
+from gateway.sync import Inbound, Reply, SyncChannel
+from gateway.web import contract_files
+
+log = logging.getLogger("shep.web")
+XML = b"text/xml; charset=utf-8"
+
+
+class BoundedRequest(server.Request):
+    """Stops buffering a body past the site's limit; the pipeline then refuses it with BODY_TOO_LARGE."""
+
+    body_too_large = False
+
+    def _limit(self) -> int:
+        return getattr(self.channel.site, "max_body_bytes", 10 * 1024 * 1024)
+
+    def gotLength(self, length):
+        if length is not None and length > self._limit():
+            self.body_too_large = True
+            length = 0
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
+        if self.content.tell() + len(data) > self._limit():
+            self.body_too_large = True
+            self.content = io.BytesIO()
+            return
+        super().handleContentChunk(data)
+
+
+def base_url(request: server.Request) -> str:
+    """The scheme, host and port the client used (its Host header), so URLs we hand out work for it."""
+    scheme = "https" if request.isSecure() else "http"
+    host = request.getHeader("host")
+    if not host:
+        addr = request.getHost()
+        host = f"{addr.host}:{addr.port}"
+    return f"{scheme}://{host}"
+
+
+def _finish(request: server.Request, deferred: defer.Deferred, render_reply) -> int:
+    def done(reply):
+        if not request._disconnected:
+            render_reply(request, reply)
+            request.finish()
+
+    def failed(failure):
+        log.error("unhandled failure: %s", failure.getTraceback())
+        if not request._disconnected:
+            request.setResponseCode(500)
+            request.finish()
+
+    deferred.addCallback(done).addErrback(failed)
+    return server.NOT_DONE_YET
+
+
+def _write_reply(request: server.Request, reply: Reply) -> None:
+    request.setResponseCode(reply.status)
+    request.setHeader(b"Content-Type", XML)
+    request.write(reply.body)
+
+
+def _fault_reply(name: str, data: str) -> Reply:
+    fault = Fault(name, data)
+    return Reply(fault.spec.http_status, fault_envelope(fault, None), fault.code)
+
+
+class SyncChannelResource(resource.Resource):
+    """`/bip-sync/`: POST SendMessage; GET ?wsdl, ?wsdl=<file>, ?xsd=<file>."""
+
+    isLeaf = True
+
+    def __init__(self, channel: SyncChannel, tracker: "InFlight"):
+        super().__init__()
+        self.channel = channel
+        self.tracker = tracker
+
+    def render_GET(self, request: server.Request):
+        # `?wsdl` has no "=", which request.args drops: read the query string itself.
+        query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
+        args = dict(parse_qsl(query, keep_blank_values=True))
+        if "wsdl" in args:
+            document = contract_files.render("wsdl", args["wsdl"] or "SyncChannel-v10.wsdl", base_url(request))
+        elif "xsd" in args:
+            document = contract_files.render("xsd", args["xsd"], base_url(request))
+        else:
+            _write_reply(request, _fault_reply("METHOD_NOT_ALLOWED", "GET serves ?wsdl and ?xsd=<file> only"))
+            return b""
+        if document is None:
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"no such contract file\n"
+        request.setHeader(b"Content-Type", XML)
+        return document
+
+    def render_POST(self, request: server.Request):
+        inbound = Inbound(raw=request.content.getvalue() if not request.body_too_large else b"",
+                          content_type=(request.getHeader("content-type")),
+                          body_too_large=getattr(request, "body_too_large", False))
+        deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.send_message(inbound)))
+        return _finish(request, deferred, _write_reply)
+
+    def render(self, request: server.Request):
+        if request.method in (b"GET", b"HEAD", b"POST"):
+            return super().render(request)
+        reply = _fault_reply("METHOD_NOT_ALLOWED", f"method {request.method.decode('ascii', 'replace')}")
+        _write_reply(request, reply)
+        return b""
+
+
+class InFlight:
+    """Counts requests being handled, so shutdown can wait for them to finish and be journalled."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: list[defer.Deferred] = []
+
+    def track(self, deferred: defer.Deferred) -> defer.Deferred:
+        self.count += 1
+
+        def done(result):
+            self.count -= 1
+            if self.count == 0:
+                waiting, self._idle = self._idle, []
+                for waiter in waiting:
+                    waiter.callback(None)
+            return result
+
+        return deferred.addBoth(done)
+
+    def wait_idle(self) -> defer.Deferred:
+        if self.count == 0:
+            return defer.succeed(None)
+        waiter = defer.Deferred()
+        self._idle.append(waiter)
+        return waiter
+
+
+def _json(request: server.Request, payload, status: int = 200) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+class FaultsResource(resource.Resource):
+    isLeaf = True
+
+    def render_GET(self, request):
+        return _json(request, {"faults": catalogue_json()})
+
+
+_JOURNAL_PARAMS = {"messageId": "message_id", "sessionId": "session_id", "serviceId": "service_id",
+                   "sender": "sender"}
+
+
+class JournalResource(resource.Resource):
+    """`GET /api/journal?messageId=&sessionId=&serviceId=&sender=&since=&until=&limit=&body=1`."""
+
+    isLeaf = True
+
+    def __init__(self, journal, run_in_pool):
+        super().__init__()
+        self.journal = journal
+        self.run_in_pool = run_in_pool
+
+    def render_GET(self, request):
+        try:
+            query = self._query(request.args)
+        except ValueError as exc:
+            return _json(request, {"error": str(exc)}, 400)
+        deferred = self.run_in_pool(lambda: self.journal.query(**query))
+        return _finish(request, deferred,
+                       lambda req, records: req.write(_json(req, {"records": records, "count": len(records)})))
+
+    @staticmethod
+    def _query(args) -> dict:
+        known = set(_JOURNAL_PARAMS) | {"since", "until", "limit", "body"}
+        unknown = sorted(k.decode("utf-8", "replace") for k in args if k.decode("utf-8", "replace") not in known)
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        value = {k.decode(): v[0].decode("utf-8", "replace") for k, v in args.items()}
+        query = {_JOURNAL_PARAMS[k]: v for k, v in value.items() if k in _JOURNAL_PARAMS}
+        for name in ("since", "until"):
+            if name in value:
+                try:
+                    query[name] = _aware(datetime.fromisoformat(value[name].replace("Z", "+00:00")))
+                except ValueError:
+                    raise ValueError(f"{name} must be an ISO-8601 date-time, got {value[name]!r}") from None
+        if "limit" in value:
+            if not value["limit"].isdigit() or not 1 <= int(value["limit"]) <= 1000:
+                raise ValueError("limit must be an integer from 1 to 1000")
+            query["limit"] = int(value["limit"])
+        query["include_body"] = value.get("body") in ("1", "true")
+        return query
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class HealthResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, tracker: InFlight):
+        super().__init__()
+        self.tracker = tracker
+
+    def render_GET(self, request):
+        return _json(request, {"status": "ok", "in_flight": self.tracker.count})
+
+
+class MetricsResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, metrics):
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
+        return self.metrics.render()

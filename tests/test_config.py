@@ -1,0 +1,639 @@
+import dataclasses
+import hashlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gateway import passwords
+from gateway.config import (
+    ConfigError,
+    GatewaySettings,
+    default_config_path,
+    load_config,
+)
+from gateway.passwords import (
+    PasswordVerifier,
+    hash_password,
+    is_valid_hash,
+    verify_password,
+)
+from gateway.registry import Participant, Service, ServiceRegistry
+
+# Few iterations: the format is what matters here, not the cost.
+HASH = hash_password("secret", iterations=1000)
+
+VALID_XSD = """\
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">
+  <xs:element name="Ping" type="xs:string"/>
+</xs:schema>
+"""
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "shep.toml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def config_error(tmp_path: Path, body: str) -> ConfigError:
+    path = write_config(tmp_path, body)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.file == path
+    return caught.value
+
+
+def line_of(body: str, marker: str) -> int:
+    lines = textwrap.dedent(body).splitlines()
+    matches = [number for number, line in enumerate(lines, start=1) if marker in line]
+    assert len(matches) == 1, f"marker {marker!r} must occur exactly once"
+    return matches[0]
+
+
+PARTIES = f"""
+[participants.consumer]
+password_hash = "{HASH}"
+
+[participants.provider]
+endpoint = "http://127.0.0.1:9000/soap"
+"""
+
+
+# --- the shipped default ----------------------------------------------------
+
+def test_default_config_loads_with_demo_echo():
+    settings = load_config(default_config_path())
+
+    assert settings.source == default_config_path().absolute()
+    assert settings.gateway == GatewaySettings()
+    echo = settings.registry.service("DEMO_Echo")
+    assert echo.provider == "demo-provider"
+    assert echo.channel == "sync"
+    assert echo.timeout_seconds == 10.0
+    assert echo.allowed_senders == frozenset({"demo-consumer"})
+    assert echo.routes == frozenset()
+    assert echo.strict is False
+    assert echo.payload_schema == default_config_path().parent.resolve() / "demo-echo.xsd"
+    assert settings.registry.participant("demo-provider").endpoint == "/demo/echo"
+    assert settings.registry.participant("demo-provider").password_hash is None
+
+
+def test_default_demo_passwords_and_access():
+    registry = load_config(default_config_path()).registry
+    consumer = registry.participant("demo-consumer")
+    other = registry.participant("demo-other")
+
+    assert verify_password("demo-consumer-pass", consumer.password_hash)
+    assert verify_password("demo-other-pass", other.password_hash)
+    assert not verify_password("demo-other-pass", consumer.password_hash)
+    echo = registry.service("DEMO_Echo")
+    assert echo.allows("demo-consumer")
+    assert not echo.allows("demo-other")
+
+
+def test_demo_echo_schema_accepts_unqualified_text_only():
+    from lxml import etree
+
+    from gateway.config import load_xml_schema
+
+    echo = load_config(default_config_path()).registry.service("DEMO_Echo")
+    schema = load_xml_schema(echo.payload_schema)
+
+    def valid(root: str, inner: str) -> bool:
+        xml = f'<e:{root} xmlns:e="urn:shep-emulator:demo:echo">{inner}</e:{root}>'
+        return schema.validate(etree.fromstring(xml))
+
+    assert valid("EchoRequest", "<text>hi</text>")
+    assert valid("EchoResponse", "<text/>")
+    assert not valid("EchoRequest", "<e:text>hi</e:text>")
+    assert not valid("EchoRequest", f"<text>{'x' * 1001}</text>")
+
+
+# --- valid configs ------------------------------------------------------------
+
+def test_every_gateway_field_is_configurable(tmp_path):
+    path = write_config(tmp_path, """
+        [gateway]
+        host = "0.0.0.0"
+        port = 0
+        state_dir = "/tmp/shep-state"
+        store_url = "postgresql+psycopg://shep@localhost/shep"
+        max_body_bytes = 1
+        max_depth = 2
+        replay_window_seconds = 3
+        clock_skew_seconds = 4
+        default_timeout_seconds = 5
+        max_response_bytes = 6
+        journal_store_bytes = false
+        worker_threads = 7
+    """)
+    gateway = load_config(path).gateway
+
+    assert gateway == GatewaySettings(
+        host="0.0.0.0", port=0, state_dir=Path("/tmp/shep-state"),
+        store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
+        replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
+        max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
+    )
+    assert isinstance(gateway.default_timeout_seconds, float)
+    unchanged = [field.name for field in dataclasses.fields(GatewaySettings)
+                 if getattr(gateway, field.name) == field.default]
+    assert unchanged == []
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    settings = load_config(write_config(tmp_path, ""))
+
+    assert settings.gateway == GatewaySettings()
+    assert dict(settings.registry.services) == {}
+
+
+def test_service_defaults_and_relative_schema(tmp_path, monkeypatch):
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "ping.xsd").write_text(VALID_XSD)
+    path = write_config(tmp_path, PARTIES + """
+        [gateway]
+        default_timeout_seconds = 12.5
+
+        [services.PING]
+        provider = "provider"
+        payload_schema = "schemas/ping.xsd"
+        allowed_senders = ["*"]
+
+        [services.ASYNC_PING]
+        provider = "consumer"
+        channel = "async"
+        timeout_seconds = 3
+        allowed_senders = []
+        routes = ["R1", "R2"]
+        strict = true
+        description = "queued"
+    """)
+    # Schema paths are relative to the config file, not the working directory.
+    monkeypatch.chdir(Path("/"))
+    registry = load_config(path).registry
+
+    ping = registry.service("PING")
+    assert ping.channel == "sync"
+    assert ping.timeout_seconds == 12.5
+    assert ping.payload_schema == (tmp_path / "schemas" / "ping.xsd").resolve()
+    assert ping.routes == frozenset()
+    assert ping.strict is False
+    queued = registry.service("ASYNC_PING")
+    assert queued.channel == "async"
+    assert queued.timeout_seconds == 3.0
+    assert queued.routes == frozenset({"R1", "R2"})
+    assert queued.strict is True
+    assert queued.allowed_senders == frozenset()
+    assert queued.payload_schema is None
+
+
+# --- validation errors: key and line ----------------------------------------
+
+INVALID = [
+    pytest.param("""
+        [gateway]
+        port = 8080
+        prot = 1
+    """, "gateway.prot", "prot =", id="unknown-gateway-key"),
+    pytest.param("""
+        title = "x"
+    """, "title", "title =", id="unknown-top-level-key"),
+    pytest.param("""
+        [participants.p]
+        endpoint = "/x"
+        passwrod_hash = "x"
+    """, "participants.p.passwrod_hash", "passwrod_hash", id="unknown-participant-key"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        timeout = 5
+    """, "services.S.timeout", "timeout =", id="unknown-service-key"),
+    pytest.param("""
+        [gateway]
+        port = true
+    """, "gateway.port", "port =", id="bool-is-not-int"),
+    pytest.param("""
+        [gateway]
+        port = 70000
+    """, "gateway.port", "port =", id="port-too-large"),
+    pytest.param("""
+        [gateway]
+        port = -1
+    """, "gateway.port", "port =", id="port-negative"),
+    pytest.param("""
+        [gateway]
+        max_body_bytes = 0
+    """, "gateway.max_body_bytes", "max_body_bytes", id="zero-limit"),
+    pytest.param("""
+        [gateway]
+        clock_skew_seconds = -5
+    """, "gateway.clock_skew_seconds", "clock_skew", id="negative-limit"),
+    pytest.param("""
+        [gateway]
+        worker_threads = 1.5
+    """, "gateway.worker_threads", "worker_threads", id="float-is-not-int"),
+    pytest.param("""
+        [gateway]
+        default_timeout_seconds = "10"
+    """, "gateway.default_timeout_seconds", "default_timeout", id="string-is-not-number"),
+    pytest.param("""
+        [gateway]
+        default_timeout_seconds = inf
+    """, "gateway.default_timeout_seconds", "default_timeout", id="infinite-timeout"),
+    pytest.param("""
+        [gateway]
+        journal_store_bytes = 1
+    """, "gateway.journal_store_bytes", "journal_store_bytes", id="int-is-not-bool"),
+    pytest.param("""
+        [gateway]
+        state_dir = ""
+    """, "gateway.state_dir", "state_dir", id="empty-state-dir"),
+    pytest.param("""
+        gateway = 5
+    """, "gateway", "gateway =", id="gateway-not-a-table"),
+    pytest.param("""
+        [participants]
+        p = "x"
+    """, "participants.p", "p = ", id="participant-not-a-table"),
+    pytest.param("""
+        [participants.p]
+        endpoint = "echo"
+    """, "participants.p.endpoint", "endpoint", id="endpoint-neither-url-nor-path"),
+    pytest.param("""
+        [participants."demo consumer"]
+        endpoint = "/x"
+    """, 'participants."demo consumer"', "[participants.", id="participant-id-whitespace"),
+    pytest.param(PARTIES + """
+        [services.""]
+        provider = "provider"
+        allowed_senders = []
+    """, 'services.""', '[services.""]', id="service-id-empty"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "nobody"
+        allowed_senders = []
+    """, "services.S.provider", '"nobody"', id="unknown-provider"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "consumer"
+        allowed_senders = []
+    """, "services.S.provider", 'provider = "consumer"', id="sync-provider-without-endpoint"),
+    pytest.param(PARTIES + """
+        [services.S]
+        allowed_senders = []
+    """, "services.S.provider", "[services.S]", id="missing-provider"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+    """, "services.S.allowed_senders", "[services.S]", id="missing-allowed-senders"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = ["consumer", "stranger"]
+    """, "services.S.allowed_senders", "allowed_senders", id="unknown-sender"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = ["provider"]
+    """, "services.S.allowed_senders", "allowed_senders", id="receive-only-sender"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = "consumer"
+    """, "services.S.allowed_senders", "allowed_senders", id="senders-not-a-list"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        channel = "batch"
+        allowed_senders = []
+    """, "services.S.channel", "channel", id="unknown-channel"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        routes = ["R1", ""]
+    """, "services.S.routes", "routes", id="empty-route"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        strict = "yes"
+    """, "services.S.strict", "strict", id="strict-not-bool"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        timeout_seconds = 0
+    """, "services.S.timeout_seconds", "timeout_seconds", id="zero-timeout"),
+    pytest.param(PARTIES + """
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        payload_schema = "missing.xsd"
+    """, "services.S.payload_schema", "payload_schema", id="schema-missing"),
+]
+
+
+@pytest.mark.parametrize(("body", "key", "marker"), INVALID)
+def test_invalid_config_reports_key_and_line(tmp_path, body, key, marker):
+    error = config_error(tmp_path, body)
+
+    assert error.key == key
+    assert error.line == line_of(body, marker)
+    assert str(error) == f"{error.file}:{error.line}: {key}: {error.message}"
+
+
+def test_error_string_format(tmp_path):
+    body = PARTIES + """
+        [services.X]
+        provider = "provider"
+        allowed_senders = []
+        timeout_seconds = -1
+    """
+    error = config_error(tmp_path, body)
+
+    line = line_of(body, "timeout_seconds")
+    assert str(error) == (
+        f"{tmp_path / 'shep.toml'}:{line}: services.X.timeout_seconds: must be a positive number"
+    )
+
+
+def test_error_string_omits_missing_parts():
+    assert str(ConfigError("boom")) == "boom"
+    assert str(ConfigError("boom", file=Path("a.toml"))) == "a.toml: boom"
+    assert str(ConfigError("boom", file=Path("a.toml"), key="gateway")) == "a.toml: gateway: boom"
+
+
+def test_bad_password_hash_points_to_hash_password_command(tmp_path):
+    body = """
+        [participants.p]
+        description = "x"
+        password_hash = "demo-consumer-pass"
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.key == "participants.p.password_hash"
+    assert error.line == line_of(body, "password_hash")
+    assert "shep hash-password" in error.message
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param("this is not xml", id="not-xml"),
+    pytest.param("<root/>", id="xml-but-not-a-schema"),
+    pytest.param('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+                 '<xs:element name="A" type="xs:nosuchtype"/></xs:schema>', id="broken-schema"),
+])
+def test_invalid_payload_schema(tmp_path, content):
+    (tmp_path / "bad.xsd").write_text(content)
+    body = PARTIES + """
+        [services.S]
+        provider = "provider"
+        payload_schema = "bad.xsd"
+        allowed_senders = []
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.key == "services.S.payload_schema"
+    assert error.line == line_of(body, "payload_schema")
+    assert "not a valid XML Schema" in error.message
+
+
+def test_quoted_table_name_with_dot(tmp_path):
+    body = PARTIES + """
+        [services.OTHER]
+        provider = "provider"
+        allowed_senders = []
+        timeout_seconds = 1
+
+        [ services . "X.Y" ]
+        provider = "provider"
+        allowed_senders = []
+        timeout_seconds = -1  # the broken one
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.key == 'services."X.Y".timeout_seconds'
+    assert error.line == line_of(body, "the broken one")
+
+
+def test_dotted_keys_and_inline_tables(tmp_path):
+    body = PARTIES + """
+        [services]
+        S.provider = "provider"
+        S.allowed_senders = []
+        T = { provider = "provider", allowed_senders = [], timeout_seconds = 0 }
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.key == "services.T.timeout_seconds"
+    assert error.line == line_of(body, "T = {")
+
+
+def test_multiline_string_does_not_confuse_the_locator(tmp_path):
+    body = '''
+        [participants.provider]
+        endpoint = "/p"
+        description = """
+        [services.S]
+        timeout_seconds = 5
+        """
+
+        [services.S]
+        provider = "provider"
+        allowed_senders = []
+        timeout_seconds = "soon"
+    '''
+    error = config_error(tmp_path, body)
+
+    assert error.key == "services.S.timeout_seconds"
+    assert error.line == line_of(body, '"soon"')
+
+
+def test_toml_syntax_error_line(tmp_path):
+    body = """
+        [gateway]
+        port = 8080
+        host = 127.0.0.1
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.line == line_of(body, "host =")
+    assert error.key is None
+    assert error.message.startswith("invalid TOML: ")
+    assert "column" in error.message
+
+
+def test_toml_duplicate_key_line(tmp_path):
+    body = """
+        [gateway]
+        port = 1
+        port = 2
+    """
+    error = config_error(tmp_path, body)
+
+    assert error.line == line_of(body, "port = 2")
+
+
+def test_toml_error_at_end_of_file(tmp_path):
+    error = config_error(tmp_path, "[gateway]\nport =")
+
+    assert error.line == 2
+
+
+def test_invalid_utf8(tmp_path):
+    path = tmp_path / "shep.toml"
+    path.write_bytes(b'[gateway]\nhost = "\xff"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert caught.value.line == 2
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "absent.toml")
+
+    assert caught.value.file == tmp_path / "absent.toml"
+    assert caught.value.line is None
+
+
+# --- passwords ----------------------------------------------------------------
+
+def test_hash_format():
+    scheme, iterations, salt, digest = hash_password("pw").split("$")
+
+    assert scheme == "pbkdf2-sha256"
+    assert iterations == "200000"
+    assert len(salt) == 24 and len(digest) == 44  # base64 of 16 and 32 bytes
+    assert hash_password("pw") != hash_password("pw")  # random salt
+
+
+def test_verify_password():
+    assert verify_password("secret", HASH)
+    assert not verify_password("Secret", HASH)
+    assert not verify_password("", HASH)
+
+
+@pytest.mark.parametrize("encoded", [
+    "",
+    "secret",
+    HASH.replace("pbkdf2-sha256", "pbkdf2-sha1"),
+    HASH + "$extra",
+    HASH.replace("$1000$", "$0$"),
+    HASH.replace("$1000$", "$-1$"),
+    HASH.replace("$1000$", "$²$"),
+    HASH.replace("$1000$", "$99999999999$"),
+    HASH[:-4],
+    HASH[:-1] + "!",
+    "pbkdf2-sha256$1000$$" + HASH.rsplit("$", 1)[1],
+    None,
+    42,
+])
+def test_malformed_hash_is_rejected_without_raising(encoded):
+    assert not is_valid_hash(encoded)
+    assert not verify_password("secret", encoded)
+    assert not PasswordVerifier().verify("secret", encoded)
+
+
+def test_unencodable_plain_text_is_rejected():
+    assert not verify_password("\ud800", HASH)
+    assert not PasswordVerifier().verify("\ud800", HASH)
+    assert not verify_password(None, HASH)
+
+
+@pytest.fixture
+def pbkdf2_calls(monkeypatch):
+    calls = []
+    real = hashlib.pbkdf2_hmac
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(passwords.hashlib, "pbkdf2_hmac", counting)
+    return calls
+
+
+def test_verifier_caches_successes(pbkdf2_calls):
+    verifier = PasswordVerifier()
+
+    assert verifier.verify("secret", HASH)
+    assert verifier.verify("secret", HASH)
+    assert len(pbkdf2_calls) == 1
+
+
+def test_verifier_does_not_cache_failures(pbkdf2_calls):
+    verifier = PasswordVerifier()
+    verifier.verify("secret", HASH)
+
+    assert not verifier.verify("wrong", HASH)
+    assert not verifier.verify("wrong", HASH)
+    assert len(pbkdf2_calls) == 3
+
+
+def test_verifier_cache_is_bounded_lru(pbkdf2_calls):
+    hashes = {name: hash_password(name, iterations=1000) for name in "abc"}
+    pbkdf2_calls.clear()
+    verifier = PasswordVerifier(max_entries=2)
+
+    verifier.verify("a", hashes["a"])
+    verifier.verify("b", hashes["b"])
+    verifier.verify("a", hashes["a"])  # a is now the most recent
+    verifier.verify("c", hashes["c"])  # evicts b
+    assert len(pbkdf2_calls) == 3
+    verifier.verify("a", hashes["a"])
+    assert len(pbkdf2_calls) == 3
+    verifier.verify("b", hashes["b"])
+    assert len(pbkdf2_calls) == 4
+
+
+def test_verifier_keeps_no_plain_text():
+    verifier = PasswordVerifier()
+    verifier.verify("secret", HASH)
+
+    plain_digest = hashlib.sha256(b"secret").digest()
+    for encoded, token in verifier._verified:
+        assert encoded == HASH
+        assert b"secret" not in token and token != plain_digest
+
+
+# --- registry -----------------------------------------------------------------
+
+def make_service(senders) -> Service:
+    return Service(id="S", provider="p", channel="sync", payload_schema=None, timeout_seconds=1.0,
+                   allowed_senders=frozenset(senders), routes=frozenset(), strict=False)
+
+
+def test_service_allows_listed_senders_only():
+    service = make_service(["a", "b"])
+
+    assert service.allows("a")
+    assert service.allows("b")
+    assert not service.allows("c")
+    assert not service.allows("*")
+
+
+def test_service_allows_anyone_with_star():
+    assert make_service(["*"]).allows("anyone")
+    assert not make_service([]).allows("anyone")
+
+
+def test_registry_lookup_and_read_only_mappings():
+    participant = Participant(id="p", password_hash=None, endpoint="/p")
+    registry = ServiceRegistry([participant], [make_service(["*"])])
+
+    assert registry.participant("p") is participant
+    assert registry.participant("q") is None
+    assert registry.service("S").provider == "p"
+    assert registry.service("T") is None
+    with pytest.raises(TypeError):
+        registry.services["T"] = make_service([])
+
+
+def test_registry_rejects_duplicate_ids():
+    participant = Participant(id="p", password_hash=None, endpoint=None)
+    with pytest.raises(ValueError, match="duplicate participant"):
+        ServiceRegistry([participant, participant], [])
