@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from gateway.contract import load_schema
 from gateway.passwords import is_valid_hash
 from gateway.registry import (
     ANY_SENDER,
@@ -96,12 +97,6 @@ def load_config(path: Path) -> Settings:
         raise ConfigError(problem.message, file=path, line=_locate(text, problem.path),
                           key=_dotted(problem.path)) from None
     return Settings(source=source, gateway=gateway, registry=registry)
-
-
-def load_xml_schema(path: Path) -> etree.XMLSchema:
-    """Compiles an XSD without entity expansion, DTD loading or network access."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(path), parser))
 
 
 class _Problem(Exception):
@@ -289,7 +284,7 @@ def _payload_schema(value, path, base_dir: Path) -> Path:
     if not schema_path.is_file():
         raise _Problem(path, f"file not found: {schema_path}")
     try:
-        load_xml_schema(schema_path)
+        load_schema(schema_path)
     except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as error:
         raise _Problem(path, f"not a valid XML Schema: {error}") from None
     return schema_path

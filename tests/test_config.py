@@ -95,10 +95,10 @@ def test_default_demo_passwords_and_access():
 def test_demo_echo_schema_accepts_unqualified_text_only():
     from lxml import etree
 
-    from gateway.config import load_xml_schema
+    from gateway.contract import load_schema
 
     echo = load_config(default_config_path()).registry.service("DEMO_Echo")
-    schema = load_xml_schema(echo.payload_schema)
+    schema = load_schema(echo.payload_schema)
 
     def valid(root: str, inner: str) -> bool:
         xml = f'<e:{root} xmlns:e="urn:shep-emulator:demo:echo">{inner}</e:{root}>'

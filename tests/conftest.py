@@ -1,0 +1,156 @@
+"""Shared fixtures: a gateway on a loopback port 0 with its own SQLite store, and a provider stub."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import pytest_twisted
+import treq
+from lxml import etree
+from twisted.internet import reactor
+from twisted.web import resource, server
+
+from gateway import client
+from gateway.app import GatewayApp
+from gateway.config import GatewaySettings, Settings
+from gateway.passwords import hash_password
+from gateway.registry import Participant, Service, ServiceRegistry
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO_NS = "urn:shep-emulator:demo:echo"
+ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
+PASSWORD = "consumer-secret"
+# Low iterations keep the tests fast; the format is the production one.
+PASSWORD_HASH = hash_password(PASSWORD, iterations=1000)
+
+
+def echo_request(text: str = "hello") -> etree._Element:
+    payload = etree.Element(f"{{{ECHO_NS}}}EchoRequest", nsmap={"echo": ECHO_NS})
+    etree.SubElement(payload, "text").text = text
+    return payload
+
+
+def echo_response(text: str = "hello") -> etree._Element:
+    payload = etree.Element(f"{{{ECHO_NS}}}EchoResponse", nsmap={"echo": ECHO_NS})
+    etree.SubElement(payload, "text").text = text
+    return payload
+
+
+def send_message(**overrides) -> bytes:
+    """A valid SendMessage from `consumer` to `ECHO` unless overridden."""
+    fields = dict(service_id="ECHO", sender_id="consumer", password=PASSWORD, payload=echo_request())
+    fields.update(overrides)
+    return client.build_send_message(**fields)
+
+
+class ProviderStub(resource.Resource):
+    """A provider endpoint whose answer each test chooses; it records what it received."""
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.received: list[bytes] = []
+        self.answer: Callable[[bytes], tuple[int, bytes]] = self.echo
+        self.delay: float = 0.0
+
+    @staticmethod
+    def echo(raw: bytes) -> tuple[int, bytes]:
+        root = etree.fromstring(raw)
+        info = root.find(".//requestInfo")
+        return 200, client.build_send_message_response(
+            message_id="provider-" + info.findtext("messageId"), correlation_id=info.findtext("correlationId"),
+            payload=echo_response(root.findtext(".//text") or ""))
+
+    def render_POST(self, request):
+        raw = request.content.read()
+        self.received.append(raw)
+        status, body = self.answer(raw)
+
+        def reply():
+            if not request._disconnected:
+                request.setResponseCode(status)
+                request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
+                request.write(body)
+                request.finish()
+
+        if not self.delay:
+            reply()
+            return server.NOT_DONE_YET
+        call = reactor.callLater(self.delay, reply)
+        request.notifyFinish().addErrback(lambda _: call.active() and call.cancel())
+        return server.NOT_DONE_YET
+
+
+def default_settings(provider_url: str, **gateway_overrides) -> Settings:
+    participants = [
+        Participant("consumer", PASSWORD_HASH, None),
+        Participant("outsider", PASSWORD_HASH, None),
+        Participant("provider", None, provider_url),
+    ]
+    common = dict(provider="provider", channel="sync", timeout_seconds=5.0,
+                  allowed_senders=frozenset({"consumer"}), routes=frozenset(), strict=False)
+    services = [
+        Service("ECHO", payload_schema=ECHO_XSD, **common),
+        Service("ECHO_STRICT", payload_schema=ECHO_XSD, **{**common, "strict": True}),
+        Service("ECHO_ROUTED", payload_schema=ECHO_XSD, **{**common, "routes": frozenset({"route-a"})}),
+        Service("ECHO_SLOW", payload_schema=ECHO_XSD, **{**common, "timeout_seconds": 0.3}),
+        Service("OPAQUE", payload_schema=None, **common),
+        Service("ASYNC_ONLY", payload_schema=None, **{**common, "channel": "async"}),
+    ]
+    gw = dataclasses.replace(GatewaySettings(), **gateway_overrides)
+    return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services))
+
+
+class Harness:
+    """A running gateway and provider stub; `post` talks real HTTP on loopback."""
+
+    def __init__(self, app: GatewayApp, stub: ProviderStub, provider_port):
+        self.app = app
+        self.stub = stub
+        self.provider_port = provider_port
+        self.url = f"{app.base_url}/bip-sync/"
+
+    async def post(self, body: bytes, content_type: str = "text/xml; charset=utf-8",
+                   url: str | None = None) -> tuple[int, bytes]:
+        response = await treq.post(url or self.url, data=body, headers={"Content-Type": content_type},
+                                   persistent=False)
+        return response.code, await response.content()
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        response = await treq.get(f"{self.app.base_url}{path}", persistent=False)
+        return response.code, await response.content()
+
+    async def send(self, body: bytes) -> client.SyncReply:
+        status, raw = await self.post(body)
+        return client.read_reply(status, raw)
+
+
+async def start_harness(tmp_path: Path, **gateway_overrides) -> Harness:
+    stub = ProviderStub()
+    provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
+    provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
+    settings = default_settings(provider_url, **gateway_overrides)
+    app = GatewayApp(settings, reactor=reactor, store_url=f"sqlite:///{tmp_path / 'shep.db'}",
+                     persistent_connections=False)
+    app.listen(port=0, host="127.0.0.1")
+    return Harness(app, stub, provider_port)
+
+
+async def stop_harness(harness: Harness) -> None:
+    await harness.app.stop()
+    await harness.provider_port.stopListening()
+
+
+@pytest_twisted.async_yield_fixture
+async def harness(tmp_path):
+    h = await start_harness(tmp_path)
+    yield h
+    await stop_harness(h)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
