@@ -58,6 +58,7 @@ class MessageInfo:
 class MessageContext:
     env: Environment
     raw: bytes
+    method: str = "POST"
     content_type: str | None = None
     body_too_large: bool = False
     received_at: datetime | None = None

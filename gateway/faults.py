@@ -48,7 +48,7 @@ _SPECS = [
               "Неподдерживаемый тип содержимого: ожидается text/xml (SOAP 1.1)",
               "Қолдау көрсетілмейтін мазмұн түрі: text/xml (SOAP 1.1) күтіледі",
               "Unsupported content type: text/xml (SOAP 1.1) is expected"),
-    FaultSpec("SHEP-103", "METHOD_NOT_ALLOWED", "http_method", "caller", 405,
+    FaultSpec("SHEP-103", "METHOD_NOT_ALLOWED", "require_post", "caller", 405,
               "Метод HTTP не поддерживается: используйте POST, или GET с ?wsdl",
               "HTTP әдісіне қолдау көрсетілмейді: POST немесе ?wsdl бар GET пайдаланыңыз",
               "HTTP method not allowed: use POST, or GET with ?wsdl"),

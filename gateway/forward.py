@@ -68,6 +68,17 @@ def _read_body(response, limit: int) -> defer.Deferred:
     return finished
 
 
+def _classify(url: str, exc: Exception, max_bytes: int) -> Exception:
+    if isinstance(exc, _TooLarge):
+        return Fault("PROVIDER_RESPONSE_TOO_LARGE", f"answer from {url} exceeds {max_bytes} bytes")
+    if isinstance(exc, (error.ConnectError, error.DNSLookupError)):
+        return Fault("PROVIDER_UNREACHABLE", f"{url}: {exc.__class__.__name__}: {exc}")
+    if isinstance(exc, (ResponseNeverReceived, ResponseFailed)):
+        reasons = "; ".join(r.getErrorMessage() for r in exc.reasons)
+        return Fault("PROVIDER_UNREACHABLE", f"{url}: connection closed before a complete answer ({reasons})")
+    return exc
+
+
 class Forwarder:
     """POSTs a SOAP message to a provider endpoint; raises catalogue faults for transport failures."""
 
@@ -79,19 +90,18 @@ class Forwarder:
     async def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> ProviderAnswer:
         start = time.perf_counter()
         exchange = defer.Deferred.fromCoroutine(self._exchange(url, body, max_bytes))
-        exchange.addTimeout(timeout, self.reactor)
+        # A cancelled exchange fails with whatever the Agent makes of it (often ResponseNeverReceived),
+        # so the timer itself tells whether the timeout fired.
+        timer = self.reactor.callLater(timeout, exchange.cancel)
         try:
             status, answer = await exchange
-        except defer.TimeoutError:
-            raise Fault("PROVIDER_TIMEOUT", f"no answer from {url} within {timeout:g} s") from None
-        except _TooLarge:
-            raise Fault("PROVIDER_RESPONSE_TOO_LARGE", f"answer from {url} exceeds {max_bytes} bytes") from None
-        except (error.ConnectError, error.DNSLookupError) as exc:
-            raise Fault("PROVIDER_UNREACHABLE", f"{url}: {exc.__class__.__name__}: {exc}") from None
-        except (ResponseNeverReceived, ResponseFailed) as exc:
-            reasons = "; ".join(r.getErrorMessage() for r in exc.reasons)
-            raise Fault("PROVIDER_UNREACHABLE",
-                        f"{url}: connection closed before a complete answer ({reasons})") from None
+        except Exception as exc:
+            if not timer.active():
+                raise Fault("PROVIDER_TIMEOUT", f"no answer from {url} within {timeout:g} s") from None
+            raise _classify(url, exc, max_bytes) from None
+        finally:
+            if timer.active():
+                timer.cancel()
         return ProviderAnswer(status, answer, time.perf_counter() - start)
 
     async def _exchange(self, url: str, body: bytes, max_bytes: int) -> tuple[int, bytes]:

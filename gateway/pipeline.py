@@ -13,7 +13,7 @@ from gateway.faults import Fault
 from gateway.checks.envelope import (
     check_envelope, check_provider_envelope, check_provider_status, limit_xml_depth, parse_xml, parse_provider_answer,
     tolerate_client_variations)
-from gateway.checks.limits import limit_body_size, require_content_type
+from gateway.checks.limits import limit_body_size, require_content_type, require_post
 from gateway.checks.payload import (
     validate_request_payload, validate_response_payload)
 from gateway.checks.replay import check_message_date, reject_replay
@@ -23,6 +23,7 @@ from gateway.checks.sender import authenticate_sender, authorize_sender, enforce
 from gateway.checks.service import lookup_service
 
 REQUEST_CHECKS = [
+    require_post,
     limit_body_size,
     require_content_type,
     parse_xml,

@@ -34,6 +34,7 @@ class Inbound:
     raw: bytes
     content_type: str | None
     body_too_large: bool = False
+    method: str = "POST"
 
 
 class SyncChannel:
@@ -48,7 +49,7 @@ class SyncChannel:
 
     async def send_message(self, inbound: Inbound) -> Reply:
         start = time.perf_counter()
-        ctx = MessageContext(env=self.env, raw=inbound.raw, content_type=inbound.content_type,
+        ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method, content_type=inbound.content_type,
                              body_too_large=inbound.body_too_large, received_at=self.env.clock())
         log = message_logger("shep.sync", ctx.session_id)
         try:

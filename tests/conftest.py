@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-import pytest
 import pytest_twisted
 import treq
 from lxml import etree

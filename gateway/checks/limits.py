@@ -5,6 +5,11 @@ from gateway.context import MessageContext
 from gateway.faults import Fault
 
 
+def require_post(ctx: MessageContext) -> None:
+    if ctx.method != "POST":
+        raise Fault("METHOD_NOT_ALLOWED", f"method {ctx.method}; SendMessage is a POST (GET serves ?wsdl and ?xsd=)")
+
+
 def limit_body_size(ctx: MessageContext) -> None:
     limit = ctx.env.settings.max_body_bytes
     # The HTTP layer stops buffering past the limit and flags the request.

@@ -10,8 +10,7 @@ from urllib.parse import parse_qsl
 from twisted.internet import defer
 from twisted.web import resource, server
 
-from gateway.faults import Fault, catalogue_json
-from gateway.soap import fault_envelope
+from gateway.faults import catalogue_json
 from gateway.sync import Inbound, Reply, SyncChannel
 from gateway.web import contract_files
 
@@ -75,11 +74,6 @@ def _write_reply(request: server.Request, reply: Reply) -> None:
     request.write(reply.body)
 
 
-def _fault_reply(name: str, data: str) -> Reply:
-    fault = Fault(name, data)
-    return Reply(fault.spec.http_status, fault_envelope(fault, None), fault.code)
-
-
 class SyncChannelResource(resource.Resource):
     """`/bip-sync/`: POST SendMessage; GET ?wsdl, ?wsdl=<file>, ?xsd=<file>."""
 
@@ -99,8 +93,7 @@ class SyncChannelResource(resource.Resource):
         elif "xsd" in args:
             document = contract_files.render("xsd", args["xsd"], base_url(request))
         else:
-            _write_reply(request, _fault_reply("METHOD_NOT_ALLOWED", "GET serves ?wsdl and ?xsd=<file> only"))
-            return b""
+            return self._handle(request)
         if document is None:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -108,19 +101,19 @@ class SyncChannelResource(resource.Resource):
         request.setHeader(b"Content-Type", XML)
         return document
 
-    def render_POST(self, request: server.Request):
-        inbound = Inbound(raw=request.content.getvalue() if not request.body_too_large else b"",
-                          content_type=(request.getHeader("content-type")),
-                          body_too_large=getattr(request, "body_too_large", False))
+    def render(self, request: server.Request):
+        if request.method in (b"GET", b"HEAD"):
+            return super().render(request)
+        # Every other method goes through the pipeline, which refuses all but POST (and journals it).
+        return self._handle(request)
+
+    def _handle(self, request: server.Request):
+        too_large = getattr(request, "body_too_large", False)
+        inbound = Inbound(raw=b"" if too_large else request.content.getvalue(),
+                          content_type=request.getHeader("content-type"), body_too_large=too_large,
+                          method=request.method.decode("ascii", "replace"))
         deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.send_message(inbound)))
         return _finish(request, deferred, _write_reply)
-
-    def render(self, request: server.Request):
-        if request.method in (b"GET", b"HEAD", b"POST"):
-            return super().render(request)
-        reply = _fault_reply("METHOD_NOT_ALLOWED", f"method {request.method.decode('ascii', 'replace')}")
-        _write_reply(request, reply)
-        return b""
 
 
 class InFlight:

@@ -1,0 +1,223 @@
+"""Every code of the fault catalogue, triggered through real HTTP and asserted by code.
+
+`CASES` must name a case for every catalogue code: a new code without a test fails here.
+Caller faults must never reach the provider; provider faults come from the stub's behaviour.
+"""
+from __future__ import annotations
+
+import io
+import socket
+from datetime import timedelta
+from time import perf_counter
+
+import pytest
+import pytest_twisted
+import treq
+from lxml import etree
+from twisted.web.client import FileBodyProducer
+from twisted.web.iweb import UNKNOWN_LENGTH
+
+from gateway import client
+from gateway import contract as c
+from gateway.faults import CATALOGUE
+from tests.conftest import ECHO_NS, echo_response, send_message, start_harness, stop_harness, utc_now
+
+
+def _envelope(body_xml: str, ns: str = c.SOAP_NS, header: str = "") -> bytes:
+    return (f'<soap:Envelope xmlns:soap="{ns}">{header}<soap:Body>{body_xml}</soap:Body>'
+            f'</soap:Envelope>').encode()
+
+
+def _edit(raw: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in raw, old
+    return raw.replace(old, new, 1)
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def _response_with(payload: etree._Element | None = None, **kw) -> bytes:
+    return client.build_send_message_response(message_id="p-1", payload=payload, **kw)
+
+
+class Case:
+    def __init__(self, body=None, *, content_type="text/xml; charset=utf-8", method="POST", settings=None,
+                 provider=None, delay=0.0, before=None, reaches_provider=False, setup=None):
+        self.body = body
+        self.content_type = content_type
+        self.method = method
+        self.settings = settings or {}
+        self.provider = provider
+        self.delay = delay
+        self.before = before
+        self.reaches_provider = reaches_provider
+        self.setup = setup
+
+
+class BrokenReplayGuard:
+    def remember_message(self, *args):
+        raise RuntimeError("store is down")
+
+
+_DEEP = "".join("<d>" for _ in range(40)) + "".join("</d>" for _ in range(40))
+_BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+                   b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+                   b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&lol2;'
+                   b'</soap:Body></soap:Envelope>')
+_XXE = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&x;</soap:Body>'
+        b'</soap:Envelope>')
+
+CASES: dict[str, Case] = {
+    "SHEP-101": Case(lambda: send_message(payload=None) + b" " * 3000, settings={"max_body_bytes": 2048}),
+    "SHEP-102": Case(lambda: send_message(), content_type="application/json"),
+    "SHEP-103": Case(lambda: send_message(), method="PUT"),
+    "SHEP-110": Case(lambda: b"this is not XML"),
+    "SHEP-111": Case(lambda: _XXE),
+    "SHEP-112": Case(lambda: _edit(send_message(), b"<text>hello</text>", f"<text>{_DEEP}</text>".encode()),
+                     settings={"max_depth": 30}),
+    "SHEP-120": Case(lambda: _envelope("<x/>", ns=c.SOAP12_NS)),
+    "SHEP-121": Case(lambda: _envelope("")),
+    "SHEP-122": Case(lambda: _edit(send_message(), b"<soap:Header/>",
+                                   b'<soap:Header><x:Trace xmlns:x="urn:x" soap:mustUnderstand="1"/></soap:Header>')),
+    "SHEP-123": Case(lambda: _envelope('<x:GetStatus xmlns:x="urn:other"/>')),
+    "SHEP-130": Case(lambda: _edit(send_message(message_id="m-1"), b"<messageId>m-1</messageId>", b"")),
+    "SHEP-131": Case(lambda: _edit(send_message(service_id="ECHO_STRICT"), b"<serviceId>",
+                                   b"<correlationId/><serviceId>")),
+    "SHEP-140": Case(lambda: send_message(sender_id="nobody")),
+    "SHEP-141": Case(lambda: send_message(password="wrong")),
+    "SHEP-150": Case(lambda: send_message(service_id="NO_SUCH_SERVICE")),
+    "SHEP-151": Case(lambda: send_message(service_id="ECHO_ROUTED", route_id="route-b")),
+    "SHEP-152": Case(lambda: send_message(service_id="ASYNC_ONLY")),
+    "SHEP-153": Case(lambda: send_message(sender_id="outsider")),
+    "SHEP-160": Case(lambda: send_message(message_id="twice"), before=lambda: send_message(message_id="twice")),
+    "SHEP-161": Case(lambda: send_message(message_date=(utc_now() - timedelta(hours=2)).isoformat())),
+    "SHEP-170": Case(lambda: send_message(payload=None)),
+    "SHEP-171": Case(lambda: send_message(payload=etree.Element(f"{{{ECHO_NS}}}Unknown"))),
+    "SHEP-201": Case(lambda: send_message(service_id="ECHO_SLOW"), delay=2.0, reaches_provider=True),
+    "SHEP-202": Case(lambda: send_message(), setup="unreachable"),
+    "SHEP-203": Case(lambda: send_message(), provider=lambda raw: (503, b"maintenance"), reaches_provider=True),
+    "SHEP-204": Case(lambda: send_message(), provider=lambda raw: (200, b"<html>hello</html>"),
+                     reaches_provider=True),
+    "SHEP-205": Case(lambda: send_message(),
+                     provider=lambda raw: (200, _edit(_response_with(echo_response()), b"<code>SCSS001</code>", b"")),
+                     reaches_provider=True),
+    "SHEP-206": Case(lambda: send_message(), provider=lambda raw: (200, _response_with(etree.Element("junk"))),
+                     reaches_provider=True),
+    "SHEP-207": Case(lambda: send_message(), provider=lambda raw: (200, _response_with(echo_response("x" * 900))),
+                     settings={"max_response_bytes": 512}, reaches_provider=True),
+    "SHEP-299": Case(lambda: send_message(), setup="broken-store"),
+}
+
+
+def test_every_catalogue_code_has_an_http_case():
+    assert sorted(CASES) == sorted(CATALOGUE)
+
+
+@pytest.mark.parametrize("code", sorted(CATALOGUE))
+@pytest_twisted.ensureDeferred
+async def test_fault_through_http(tmp_path, code):
+    case = CASES[code]
+    harness = await start_harness(tmp_path, **case.settings)
+    try:
+        if case.provider:
+            harness.stub.answer = case.provider
+        harness.stub.delay = case.delay
+        if case.setup == "unreachable":
+            provider = harness.app.settings.registry.participant("provider")
+            object.__setattr__(provider, "endpoint", f"http://127.0.0.1:{_closed_port()}/gone")
+        if case.setup == "broken-store":
+            harness.app.env.replay_guard = BrokenReplayGuard()
+        if case.before:
+            first = await harness.send(case.before())
+            assert first.ok, first.fault
+            harness.stub.received.clear()
+
+        body = case.body()
+        if case.method == "POST":
+            status, raw = await harness.post(body, content_type=case.content_type)
+        else:
+            response = await treq.request(case.method, harness.url, data=body, persistent=False)
+            status, raw = response.code, await response.content()
+
+        spec = CATALOGUE[code]
+        assert status == spec.http_status
+        c.sync_schema().assertValid(etree.ElementTree(etree.fromstring(raw)))
+        reply = client.read_reply(status, raw)
+        assert not reply.ok
+        assert reply.fault["errorCode"] == code
+        assert reply.fault["faultcode"] == f"soap:{spec.soap_faultcode}"
+        assert reply.fault["errorMessage"] == spec.ru
+        assert reply.fault["sessionId"].startswith("{")
+        assert bool(harness.stub.received) == case.reaches_provider
+
+        records = await harness.app.run_in_pool(
+            lambda: harness.app.journal.query(session_id=reply.session_id))
+        assert records, "the refusal was not journalled"
+        assert records[-1]["hop"] == "response-out"
+        assert records[-1]["fault_code"] == code
+        assert any(r["fault_code"] == code for r in records if r["hop"].endswith("-in"))
+    finally:
+        await stop_harness(harness)
+
+
+@pytest_twisted.ensureDeferred
+async def test_billion_laughs_is_refused_without_expansion(harness):
+    status, raw = await harness.post(_BILLION_LAUGHS)
+    reply = client.read_reply(status, raw)
+    assert reply.fault["errorCode"] == "SHEP-111"
+    assert b"lollol" not in raw
+    assert harness.stub.received == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_xxe_content_never_leaks(harness):
+    status, raw = await harness.post(_XXE)
+    assert b"root:" not in raw
+    assert client.read_reply(status, raw).fault["errorCode"] == "SHEP-111"
+
+
+@pytest_twisted.ensureDeferred
+async def test_oversize_without_content_length_is_refused(harness):
+    # Chunked upload: the limit applies as the bytes arrive, not only to Content-Length.
+    producer = FileBodyProducer(io.BytesIO(b"<x>" + b"a" * (11 * 1024 * 1024) + b"</x>"))
+    producer.length = UNKNOWN_LENGTH  # twisted then sends it chunked
+    response = await treq.post(harness.url, data=producer, headers={"Content-Type": "text/xml"},
+                               persistent=False)
+    raw = await response.content()
+    assert response.code == 413
+    assert client.read_reply(413, raw).fault["errorCode"] == "SHEP-101"
+
+
+@pytest_twisted.ensureDeferred
+async def test_provider_fault_passes_through_with_gateway_session(harness):
+    def provider_fault(raw):
+        return 500, (b'<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><S:Fault>'
+                     b'<faultcode>S:Server</faultcode><faultstring>not found</faultstring><detail>'
+                     b'<ns2:SendMessageFault1_SendMessageFault xmlns:ns2="http://bip.bee.kz/SyncChannel/v10/Types">'
+                     b'<errorCode>999</errorCode><errorMessage>service not found by ServiceId</errorMessage>'
+                     b'<errorDate>2026-11-25T10:00:00+06:00</errorDate>'
+                     b'</ns2:SendMessageFault1_SendMessageFault></detail></S:Fault></S:Body></S:Envelope>')
+
+    harness.stub.answer = provider_fault
+    reply = await harness.send(send_message())
+    assert reply.http_status == 500
+    assert reply.fault["errorCode"] == "999"
+    assert reply.fault["errorMessage"] == "service not found by ServiceId"
+    assert reply.session_id.startswith("{")
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
+    assert [r["hop"] for r in records] == ["request-in", "request-out", "response-in", "response-out"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_timeout_answers_promptly(harness):
+    harness.stub.delay = 3.0
+    start = perf_counter()
+    reply = await harness.send(send_message(service_id="ECHO_SLOW"))
+    assert reply.fault["errorCode"] == "SHEP-201"
+    assert perf_counter() - start < 2.0
