@@ -1,10 +1,15 @@
 """SendMessage through the gateway over real HTTP: the happy path in each data style, and what it journals."""
 from __future__ import annotations
 
+import json
+
+import pytest
 import pytest_twisted
 from lxml import etree
 
+from gateway import client
 from gateway import contract as c
+from gateway.faults import CATALOGUE
 from tests.conftest import ECHO_NS, echo_request, send_message
 
 
@@ -21,3 +26,161 @@ async def test_round_trip_sets_session_and_reaches_provider(harness):
     info = forwarded.find(f"{c.BODY}/{c.SEND_MESSAGE}/request/requestInfo")
     assert info.findtext("sessionId") == reply.session_id
     assert info.find("sender/password") is None
+
+
+@pytest.mark.parametrize("style, xsi_type", [
+    ("inline", None),
+    ("escaped", None),
+    ("typed", f"{{{ECHO_NS}}}Echo"),
+])
+@pytest_twisted.ensureDeferred
+async def test_each_data_style_is_validated_and_forwarded(harness, style, xsi_type):
+    reply = await harness.send(send_message(payload=echo_request("style"), style=style, xsi_type=xsi_type))
+    assert reply.ok, reply.fault
+    assert len(harness.stub.received) == 1
+
+
+@pytest.mark.parametrize("style, xsi_type", [
+    ("inline", None),
+    ("escaped", None),
+    ("typed", f"{{{ECHO_NS}}}Echo"),
+])
+@pytest_twisted.ensureDeferred
+async def test_each_data_style_refuses_an_invalid_payload(harness, style, xsi_type):
+    reply = await harness.send(send_message(payload=echo_request("x" * 1001), style=style, xsi_type=xsi_type))
+    assert reply.fault["errorCode"] == "SHEP-171"
+    assert harness.stub.received == []
+
+
+def _tolerated(raw: bytes) -> bytes:
+    # The variations real clients send (contract §6): other prefixes, empty optionals, a non-GUID
+    # sessionId, `data` qualified with the Interfaces namespace, a plain Id on the Body.
+    raw = raw.replace(b"soap:", b"soapenv:").replace(b"xmlns:soap=", b"xmlns:soapenv=")
+    raw = raw.replace(b"<soapenv:Body>", b'<soapenv:Body Id="body-1">')
+    raw = raw.replace(b"<serviceId>", b"<correlationId/><serviceId>")
+    raw = raw.replace(b"</requestInfo>", b"<properties/><sessionId>ABCDEFGHIJ0123456789</sessionId></requestInfo>")
+    raw = raw.replace(b"<data>", b'<ns4:data xmlns:ns4="http://bip.bee.kz/SyncChannel/v10/Interfaces">')
+    return raw.replace(b"</data>", b"</ns4:data>")
+
+
+@pytest_twisted.ensureDeferred
+async def test_tolerated_variations_are_accepted_and_journalled(harness):
+    reply = await harness.send(_tolerated(send_message()))
+    assert reply.ok, reply.fault
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
+    deviations = records[0]["deviations"]
+    assert records[0]["hop"] == "request-in"
+    assert len(deviations) == 5, deviations
+    assert any("sessionId" in d for d in deviations)
+    assert any("Interfaces" in d for d in deviations)
+    verdicts = {v["check"]: v["verdict"] for v in records[0]["verdicts"]}
+    assert verdicts["tolerate_client_variations"] == "note"
+    # The provider receives the normalised message, schema-valid.
+    c.sync_schema().assertValid(etree.ElementTree(etree.fromstring(harness.stub.received[0])))
+
+
+@pytest_twisted.ensureDeferred
+async def test_strict_service_refuses_the_same_variations(harness):
+    reply = await harness.send(_tolerated(send_message(service_id="ECHO_STRICT")))
+    assert reply.fault["errorCode"] == "SHEP-131"
+    assert "sessionId" in reply.fault["errorData"]
+    assert harness.stub.received == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_without_payload_schema_forwards_any_data(harness):
+    reply = await harness.send(send_message(service_id="OPAQUE", payload=etree.Element("{urn:x}Anything")))
+    assert reply.ok, reply.fault
+
+
+@pytest_twisted.ensureDeferred
+async def test_routed_service_accepts_its_route(harness):
+    reply = await harness.send(send_message(service_id="ECHO_ROUTED", route_id="route-a"))
+    assert reply.ok, reply.fault
+
+
+@pytest_twisted.ensureDeferred
+async def test_journal_records_four_hops_with_hashes(harness):
+    import hashlib
+    body = send_message()
+    reply = await harness.send(body)
+    records = await harness.app.run_in_pool(
+        lambda: harness.app.journal.query(session_id=reply.session_id, include_body=True))
+    assert [r["hop"] for r in records] == ["request-in", "request-out", "response-in", "response-out"]
+    assert [(r["from_party"], r["to_party"]) for r in records] == [
+        ("consumer", "gateway"), ("gateway", "provider"), ("provider", "gateway"), ("gateway", "consumer")]
+    assert records[0]["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert records[1]["body_sha256"] == hashlib.sha256(harness.stub.received[0]).hexdigest()
+    assert records[3]["body_sha256"] == hashlib.sha256(reply.raw).hexdigest()
+    assert all(r["message_id"] == records[0]["message_id"] for r in records)
+    assert {v["check"] for v in records[2]["verdicts"]} >= {"forward_to_provider", "validate_response_schema"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_wsdl_is_served_with_the_callers_address(harness):
+    status, raw = await harness.get("/bip-sync/?wsdl")
+    assert status == 200
+    doc = etree.fromstring(raw)
+    address = doc.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location")
+    assert address == harness.url
+    imported = doc.find("{http://schemas.xmlsoap.org/wsdl/}import").get("location")
+    assert imported.startswith(harness.url + "?wsdl=")
+    status, raw = await harness.get(imported[len(harness.app.base_url):])
+    assert status == 200
+    locations = [el.get("schemaLocation") for el in etree.fromstring(raw).iter(f"{{{c.XS_NS}}}import")]
+    assert locations and all(loc.startswith(harness.url + "?xsd=") for loc in locations)
+
+
+@pytest.mark.parametrize("query", ["?xsd=../setup.cfg", "?xsd=nope.xsd", "?wsdl=../README.md"])
+@pytest_twisted.ensureDeferred
+async def test_contract_files_outside_the_contract_are_not_served(harness, query):
+    status, raw = await harness.get(f"/bip-sync/{query}")
+    assert status == 404
+    assert b"[" not in raw and b"setup" not in raw
+
+
+@pytest_twisted.ensureDeferred
+async def test_plain_get_is_a_journalled_fault(harness):
+    status, raw = await harness.get("/bip-sync/")
+    reply = client.read_reply(status, raw)
+    assert status == 405 and reply.fault["errorCode"] == "SHEP-103"
+
+
+@pytest_twisted.ensureDeferred
+async def test_faults_api_lists_the_catalogue(harness):
+    status, raw = await harness.get("/api/faults")
+    assert status == 200
+    faults = json.loads(raw)["faults"]
+    assert [f["code"] for f in faults] == sorted(CATALOGUE)
+    assert all(f["message"]["kk"] and f["message"]["ru"] and f["message"]["en"] for f in faults)
+
+
+@pytest_twisted.ensureDeferred
+async def test_journal_api_filters_and_rejects_bad_queries(harness):
+    ok = await harness.send(send_message(message_id="api-1"))
+    await harness.send(send_message(message_id="api-2", password="wrong"))
+    status, raw = await harness.get("/api/journal?messageId=api-1")
+    records = json.loads(raw)["records"]
+    assert status == 200 and len(records) == 4 and {r["session_id"] for r in records} == {ok.session_id}
+    status, raw = await harness.get("/api/journal?sender=consumer&limit=2")
+    assert status == 200 and len(json.loads(raw)["records"]) == 2
+    status, raw = await harness.get("/api/journal?since=2999-01-01T00:00:00Z")
+    assert status == 200 and json.loads(raw)["records"] == []
+    for bad in ("?bogus=1", "?limit=0", "?limit=abc", "?since=yesterday"):
+        status, raw = await harness.get(f"/api/journal{bad}")
+        assert status == 400 and "error" in json.loads(raw), bad
+
+
+@pytest_twisted.ensureDeferred
+async def test_health_and_metrics(harness):
+    await harness.send(send_message())
+    await harness.send(send_message(password="wrong"))
+    status, raw = await harness.get("/health")
+    assert status == 200 and json.loads(raw)["status"] == "ok"
+    status, raw = await harness.get("/metrics")
+    text = raw.decode()
+    assert status == 200
+    assert 'shep_requests_total{channel="sync",fault_code="",sender="consumer",service="ECHO"} 1.0' in text
+    assert 'fault_code="SHEP-141",sender="unknown",service="unknown"} 1.0' in text
+    assert 'shep_check_seconds_count{check="validate_request_schema"}' in text
+    assert 'shep_hop_seconds_count{hop="provider"} 1.0' in text
