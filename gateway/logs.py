@@ -33,6 +33,9 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # Twisted's own events (listening ports, unhandled errors) go through the same handler.
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="shep.twisted")], redirectStandardIO=False)
 
 
 class _MessageLogger(logging.LoggerAdapter):
