@@ -20,7 +20,7 @@ from gateway.metrics import Metrics
 from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
 from gateway.sync import SyncChannel
-from gateway.web.resources import (BoundedRequest, FaultsResource, HealthResource, InFlight,
+from gateway.web.resources import (BoundedRequest, FaultsResource, GatewaySite, HealthResource, InFlight,
                                    JournalResource, MetricsResource, SyncChannelResource)
 
 
@@ -89,7 +89,7 @@ class GatewayApp:
         root.putChild(b"metrics", MetricsResource(self.metrics))
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "faults": "/api/faults",
                                    "journal": "/api/journal", "health": "/health", "metrics": "/metrics"}))
-        site = server.Site(root)
+        site = GatewaySite(root)
         site.requestFactory = BoundedRequest
         site.max_body_bytes = self.settings.gateway.max_body_bytes
         site.displayTracebacks = False

@@ -6,7 +6,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-_FIELDS = ("session_id", "service_id", "sender_id", "message_id", "fault_code", "hop", "ms")
+_FIELDS = ("session_id", "service_id", "sender_id", "message_id", "fault_code", "hop", "ms", "status", "bytes",
+           "client")
 
 
 class JsonFormatter(logging.Formatter):

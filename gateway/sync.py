@@ -27,6 +27,7 @@ class Reply:
     status: int
     body: bytes
     fault_code: str | None = None
+    session_id: str | None = None
 
 
 @dataclass
@@ -61,6 +62,7 @@ class SyncChannel:
         except Exception:
             log.exception("internal error while handling SendMessage")
             reply = await self._internal_error(ctx)
+        reply.session_id = ctx.session_id
         total = time.perf_counter() - start
         self.metrics.hop_seconds.labels("total").observe(total)
         self.metrics.requests.labels("sync", self._label_service(ctx), self._label_sender(ctx),

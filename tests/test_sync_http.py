@@ -184,3 +184,19 @@ async def test_health_and_metrics(harness):
     assert 'fault_code="SHEP-141",sender="unknown",service="unknown"} 1.0' in text
     assert 'shep_check_seconds_count{check="validate_request_schema"}' in text
     assert 'shep_hop_seconds_count{hop="provider"} 1.0' in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_log_lines_carry_the_session_id(harness, caplog):
+    import logging
+
+    from gateway.logs import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="shep")
+    reply = await harness.send(send_message(password="wrong"))
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name.startswith("shep.")]
+    answered = [line for line in lines if line["logger"] == "shep.sync"]
+    assert answered and answered[0]["session_id"] == reply.session_id
+    assert answered[0]["fault_code"] == "SHEP-141"
+    access = [line for line in lines if line["logger"] == "shep.access" and "/bip-sync/" in line["message"]]
+    assert access and access[0]["session_id"] == reply.session_id

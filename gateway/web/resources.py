@@ -15,7 +15,19 @@ from gateway.sync import Inbound, Reply, SyncChannel
 from gateway.web import contract_files
 
 log = logging.getLogger("shep.web")
+access = logging.getLogger("shep.access")
 XML = b"text/xml; charset=utf-8"
+
+
+class GatewaySite(server.Site):
+    """A Site whose access log is a JSON line carrying the sessionId of the message, if any."""
+
+    def log(self, request: server.Request) -> None:
+        access.info("%s %s %s", request.method.decode("ascii", "replace"),
+                    request.uri.decode("utf-8", "replace"), request.code,
+                    extra={"session_id": getattr(request, "shep_session_id", None),
+                           "status": request.code, "bytes": request.sentLength,
+                           "client": request.getClientAddress().host})
 
 
 class BoundedRequest(server.Request):
@@ -69,6 +81,7 @@ def _finish(request: server.Request, deferred: defer.Deferred, render_reply) -> 
 
 
 def _write_reply(request: server.Request, reply: Reply) -> None:
+    request.shep_session_id = reply.session_id
     request.setResponseCode(reply.status)
     request.setHeader(b"Content-Type", XML)
     request.write(reply.body)
