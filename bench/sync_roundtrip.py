@@ -1,0 +1,142 @@
+"""SendMessage round trips through the gateway to the demo provider, and /health latency under that load.
+
+    .venv/bin/python bench/sync_roundtrip.py [--requests 2000] [--clients 8] [--seconds 60]
+
+Starts `shep serve` on a free loopback port with a throw-away state directory, sends at most
+--requests messages from --clients threads (persistent HTTP/1.1 connections), stops after
+--seconds whatever happens, and prints throughput and latency percentiles. Every message goes
+through the whole pipeline twice (request and answer hop), the journal (4 records with bytes) and
+the demo provider behind the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.client import build_send_message  # noqa: E402
+from lxml import etree  # noqa: E402
+
+ECHO_NS = "urn:shep-emulator:demo:echo"
+
+
+def payload() -> etree._Element:
+    el = etree.Element(f"{{{ECHO_NS}}}EchoRequest", nsmap={"echo": ECHO_NS})
+    etree.SubElement(el, "text").text = "bench"
+    return el
+
+
+def start_server(state_dir: str) -> tuple[subprocess.Popen, int]:
+    shep = ROOT / ".venv" / "bin" / "shep"
+    proc = subprocess.Popen([str(shep), "serve", "--port", "0", "--state-dir", state_dir, "--log-level", "WARNING"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            return proc, int(match.group(1))
+    proc.kill()
+    raise SystemExit("the server did not start within 30 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as state_dir:
+        proc, port = start_server(state_dir)
+        try:
+            run(port, args)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def run(port: int, args) -> None:
+    latencies: list[float] = []
+    faults = 0
+    remaining = [args.requests]
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.seconds
+
+    def take() -> bool:
+        with lock:
+            if remaining[0] <= 0 or time.monotonic() > deadline:
+                return False
+            remaining[0] -= 1
+            return True
+
+    def worker() -> None:
+        nonlocal faults
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while take():
+            body = build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer",
+                                      password="demo-consumer-pass", payload=payload())
+            start = time.perf_counter()
+            conn.request("POST", "/bip-sync/", body, {"Content-Type": "text/xml; charset=utf-8"})
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                faults += response.status != 200
+        conn.close()
+
+    health: list[float] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while not stop.is_set():
+            start = time.perf_counter()
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            health.append(time.perf_counter() - start)
+            stop.wait(0.05)
+        conn.close()
+
+    # Warm-up: the first password check pays the full PBKDF2 cost, later ones hit the cache.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/bip-sync/", build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer",
+                                                          password="demo-consumer-pass", payload=payload()),
+                 {"Content-Type": "text/xml; charset=utf-8"})
+    conn.getresponse().read()
+    conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(args.clients)]
+    prober = threading.Thread(target=probe)
+    began = time.perf_counter()
+    prober.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    stop.set()
+    prober.join()
+
+    def pct(values: list[float], p: float) -> float:
+        return statistics.quantiles(values, n=100)[p - 1] * 1000 if len(values) > 1 else float("nan")
+
+    print(f"round trips: {len(latencies)} in {wall:.2f} s = {len(latencies) / wall:.0f}/s "
+          f"({args.clients} clients, non-200: {faults})")
+    print(f"latency ms: p50 {pct(latencies, 50):.1f}  p90 {pct(latencies, 90):.1f}  p99 {pct(latencies, 99):.1f}")
+    print(f"/health under load ms: p50 {pct(health, 50):.1f}  p90 {pct(health, 90):.1f}  max {max(health) * 1000:.1f}")
+
+
+if __name__ == "__main__":
+    main()
