@@ -134,7 +134,8 @@ def read_reply(http_status: int, raw: bytes) -> SyncReply:
     except (ValueError, etree.XMLSyntaxError) as exc:
         raise ValueError(f"HTTP {http_status}, the answer is not XML: {exc}") from None
     body = root.find(c.BODY)
-    operation = body[0] if body is not None and len(body) else None
+    elements = [el for el in body if isinstance(el.tag, str)] if body is not None else []
+    operation = elements[0] if elements else None
     if operation is not None and operation.tag == c.FAULT:
         detail = operation.find(f"detail/{c.SYNC_FAULT}")
         fault = _error_info(detail) if detail is not None else {}

@@ -1,19 +1,26 @@
 """Freshness: messageDate within the allowed skew, and no messageId twice from one sender."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from gateway.context import MessageContext
 from gateway.faults import Fault
 
 
+_END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?")
+
+
 def parse_datetime(value: str) -> datetime:
     """xs:dateTime → aware datetime; a value without an offset is read as UTC."""
     text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
+    # xs:dateTime allows 24:00:00 for the midnight that ends a day; Python does not.
+    end_of_day = _END_OF_DAY.search(text)
+    if end_of_day:
+        text = text[:end_of_day.start()] + "T00:00:00" + text[end_of_day.end():]
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed + timedelta(days=1) if end_of_day else parsed
 
 
 def check_message_date(ctx: MessageContext) -> None:

@@ -41,6 +41,9 @@ def validate_request_schema(ctx: MessageContext) -> None:
         errors = schema_errors(c.sync_schema(), ctx.tree)
     if errors:
         raise Fault("SCHEMA_INVALID", errors)
+    # `request` is nillable in the contract, but a SendMessage without requestInfo cannot be routed.
+    if ctx.operation.find("request/requestInfo") is None:
+        raise Fault("SCHEMA_INVALID", "request is nil: requestInfo is required")
 
 
 def _text(parent: etree._Element, path: str) -> str | None:
@@ -67,3 +70,5 @@ def validate_response_schema(ctx: MessageContext) -> None:
         errors = schema_errors(c.sync_schema(), ctx.tree)
     if errors:
         raise Fault("PROVIDER_RESPONSE_INVALID", errors)
+    if not ctx.is_fault and ctx.operation.find("response/responseInfo") is None:
+        raise Fault("PROVIDER_RESPONSE_INVALID", "response is nil: responseInfo is required")
