@@ -99,8 +99,9 @@ class GatewayApp:
     def listen(self, port: int | None = None, host: str | None = None):
         gw = self.settings.gateway
         host = host or gw.host
-        self.pool.start()
         self.port = self.reactor.listenTCP(gw.port if port is None else port, self.site, interface=host)
+        # Started only once listening succeeded: a pool thread left running would keep the process alive.
+        self.pool.start()
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
         return self.port

@@ -198,7 +198,7 @@ def render_markdown() -> str:
     lines = [
         "# Fault catalogue",
         "",
-        "Generated from `gateway/faults.py` (`shep faults --markdown`); do not edit by hand.",
+        "Generated from `gateway/faults.py` by `shep faults`; do not edit by hand.",
         "Also served as JSON at `GET /api/faults`.",
         "",
         "Every refusal is a SOAP 1.1 `soap:Fault` whose `detail` holds",

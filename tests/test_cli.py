@@ -1,0 +1,386 @@
+"""`shep` as a user runs it: real subprocesses on loopback with the shipped default configuration.
+
+Every wait is bounded: servers must print their listening line within START_TIMEOUT, commands
+finish within COMMAND_TIMEOUT, SIGTERM must stop a server within STOP_TIMEOUT.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gateway.faults import CATALOGUE
+from gateway.passwords import verify_password
+from gateway.store.schema import journal as journal_table
+
+ROOT = Path(__file__).resolve().parent.parent
+SHEP = Path(sys.executable).with_name("shep")
+DEFAULT_CONFIG = ROOT / "gateway" / "defaults" / "shep.toml"
+ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
+START_TIMEOUT = 20
+STOP_TIMEOUT = 10
+COMMAND_TIMEOUT = 60
+HTTP_TIMEOUT = 15
+ECHO_TEXT = "сәлем, ШЭП"
+CONSUMER = ["--sender", "demo-consumer", "--password", "demo-consumer-pass"]
+HOPS = {"request-in", "request-out", "response-in", "response-out"}
+# urllib without proxies: the tests talk to 127.0.0.1 only.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+
+
+def shep(*args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8",
+                              timeout=timeout, env=subprocess_env())
+    except subprocess.TimeoutExpired as exc:  # run() has killed the child
+        pytest.fail(f"`shep {' '.join(args)}` did not finish within {timeout} s; "
+                    f"stdout={exc.stdout!r} stderr={exc.stderr!r}")
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stdout and "Traceback" not in result.stderr, result.stderr
+
+
+class ServeProcess:
+    """`shep serve` in the background; stdout read by a thread, stderr (JSON logs) to a file."""
+
+    def __init__(self, *args: str, cwd: Path, log: Path):
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen([str(SHEP), "serve", *args], cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=self._log, text=True, encoding="utf-8", env=subprocess_env())
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_listening(self, timeout: float = START_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(remaining, 0.01))
+            except queue.Empty:
+                pytest.fail(f"no listening line within {timeout} s; stdout so far: {self.stdout!r}")
+            if line is None:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+                pytest.fail(f"shep serve exited with {self.proc.returncode} before listening; "
+                            f"stdout={self.stdout!r} log={self.log_text()!r}")
+            self.stdout.append(line)
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                return found.group(1)
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"shep serve did not stop within {timeout} s of SIGTERM")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        self._log.close()
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text("utf-8", "replace")
+
+
+class Gateway:
+    def __init__(self, base: str, state_dir: Path, cwd: Path, process: ServeProcess):
+        self.base = base
+        self.state_dir = state_dir
+        self.cwd = cwd
+        self.process = process
+
+    def send(self, *args: str, data: Path | None = None) -> subprocess.CompletedProcess:
+        extra = ["--data", str(data)] if data else []
+        return shep("send", "--url", self.base, *args, *extra, cwd=self.cwd)
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        try:
+            with HTTP.open(f"{self.base}{path}", timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8")
+
+
+def start_gateway(work: Path) -> Gateway:
+    state_dir = work / "state"
+    process = ServeProcess("--port", "0", "--state-dir", str(state_dir), cwd=work, log=work / "serve.log")
+    try:
+        base = process.wait_listening()
+    except BaseException:
+        process.close()
+        raise
+    return Gateway(base, state_dir, work, process)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    gw = start_gateway(tmp_path_factory.mktemp("cli-gateway"))
+    yield gw
+    try:
+        if gw.process.proc.poll() is None:
+            gw.process.terminate()
+    finally:
+        gw.process.close()
+
+
+@pytest.fixture
+def echo_file(tmp_path) -> Path:
+    path = tmp_path / "echo.xml"
+    path.write_text(f'<e:EchoRequest xmlns:e="urn:shep-emulator:demo:echo"><text>{ECHO_TEXT}</text></e:EchoRequest>\n',
+                    "utf-8")
+    return path
+
+
+def session_of(result: subprocess.CompletedProcess) -> str:
+    found = re.search(r"^session\s+(\{[0-9a-f-]{36}\})\s*$", result.stdout, re.M)
+    assert found, result.stdout
+    return found.group(1)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- shep send ---------------------------------------------------------------------------------
+
+def test_send_inline_prints_status_session_and_echo(gateway, echo_file):
+    result = gateway.send("--service", "DEMO_Echo", *CONSUMER, data=echo_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SCSS001" in result.stdout
+    assert ECHO_TEXT in result.stdout
+    session_of(result)
+    no_traceback(result)
+
+
+@pytest.mark.parametrize("style", [
+    ["--style", "escaped"],
+    ["--style", "typed", "--xsi-type", "{urn:shep-emulator:demo:echo}Echo"],
+], ids=["escaped", "typed"])
+def test_send_other_data_styles(gateway, echo_file, style):
+    result = gateway.send("--service", "DEMO_Echo", *CONSUMER, *style, data=echo_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SCSS001" in result.stdout
+    assert ECHO_TEXT in result.stdout
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--service", "DEMO_Echo", "--sender", "demo-consumer", "--password", "wrong"], "SHEP-141"),
+    (["--service", "DEMO_Echo", "--sender", "demo-other", "--password", "demo-other-pass"], "SHEP-153"),
+    (["--service", "NO_SUCH_SERVICE", *CONSUMER], "SHEP-150"),
+], ids=["wrong-password", "no-access", "unknown-service"])
+def test_send_refusals_exit_1_with_fault_code(gateway, echo_file, args, code):
+    result = gateway.send(*args, data=echo_file)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(rf"^fault\s+{code}\b", result.stdout, re.M), result.stdout
+    session_of(result)
+    no_traceback(result)
+
+
+def test_send_data_not_xml_exits_2(gateway, tmp_path):
+    bad = tmp_path / "not-xml.txt"
+    bad.write_text("this is not XML\n", "utf-8")
+    result = gateway.send("--service", "DEMO_Echo", *CONSUMER, data=bad)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "not-xml.txt is not an XML document" in result.stderr
+    no_traceback(result)
+
+
+def test_send_unreachable_url_exits_2(tmp_path, echo_file):
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = shep("send", "--url", url, "--service", "DEMO_Echo", *CONSUMER, "--data", str(echo_file),
+                  "--timeout", "10", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot reach" in result.stderr and url in result.stderr
+    no_traceback(result)
+
+
+# --- HTTP side ---------------------------------------------------------------------------------
+
+def test_health(gateway):
+    status, content_type, body = gateway.get("/health")
+    assert status == 200
+    assert content_type.startswith("application/json")
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_metrics_count_refusal_by_fault_code(gateway, echo_file):
+    refused = gateway.send("--service", "DEMO_Echo", "--sender", "demo-consumer", "--password", "wrong",
+                           data=echo_file)
+    assert refused.returncode == 1
+    status, _, body = gateway.get("/metrics")
+    assert status == 200
+    series = [line for line in body.splitlines()
+              if line.startswith("shep_requests_total{") and 'fault_code="SHEP-141"' in line]
+    assert series, body
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in series) >= 1
+
+
+def test_api_faults_lists_the_catalogue(gateway):
+    status, content_type, body = gateway.get("/api/faults")
+    assert status == 200 and content_type.startswith("application/json")
+    codes = [fault["code"] for fault in json.loads(body)["faults"]]
+    assert sorted(codes) == sorted(CATALOGUE)
+
+
+def test_api_journal_records_every_hop(gateway, echo_file):
+    result = gateway.send("--service", "DEMO_Echo", *CONSUMER, "--message-id", f"cli-{uuid.uuid4()}",
+                          data=echo_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    session = session_of(result)
+    status, content_type, body = gateway.get("/api/journal?serviceId=DEMO_Echo&limit=1000")
+    assert status == 200 and content_type.startswith("application/json")
+    records = json.loads(body)["records"]
+    assert records and all(r["service_id"] == "DEMO_Echo" for r in records)
+    assert {r["hop"] for r in records if r["session_id"] == session} == HOPS
+
+
+@pytest.mark.parametrize("query", ["bogus=1", "limit=abc"])
+def test_api_journal_rejects_bad_queries(gateway, query):
+    status, content_type, body = gateway.get(f"/api/journal?{query}")
+    assert status == 400
+    assert content_type.startswith("application/json")
+    assert json.loads(body)["error"]
+
+
+# --- shep journal --------------------------------------------------------------------------------
+
+def test_journal_show_lists_records(gateway, echo_file):
+    sent = gateway.send("--service", "DEMO_Echo", *CONSUMER, data=echo_file)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    session = session_of(sent)
+    args = ("journal", "show", "--state-dir", str(gateway.state_dir), "--service-id", "DEMO_Echo",
+            "--limit", "1000")
+
+    text = shep(*args, cwd=gateway.cwd)
+    assert text.returncode == 0, text.stderr
+    session_lines = [line for line in text.stdout.splitlines() if session in line]
+    assert {hop for hop in HOPS if any(f" {hop} " in line for line in session_lines)} == HOPS, text.stdout
+    count = re.search(r"^(\d+) record\(s\)$", text.stdout, re.M)
+    assert count and int(count.group(1)) >= 4, text.stdout
+
+    as_json = shep(*args, "--json", cwd=gateway.cwd)
+    assert as_json.returncode == 0, as_json.stderr
+    records = json.loads(as_json.stdout)
+    assert len(records) == int(count.group(1))
+    assert all(r["service_id"] == "DEMO_Echo" for r in records)
+    assert {r["hop"] for r in records if r["session_id"] == session} == HOPS
+
+
+def test_sigterm_then_verify_then_tamper(tmp_path, echo_file):
+    gw = start_gateway(tmp_path)
+    try:
+        sent = gw.send("--service", "DEMO_Echo", *CONSUMER, data=echo_file)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        started = time.monotonic()
+        assert gw.process.terminate() == 0, gw.process.log_text()
+        assert time.monotonic() - started < STOP_TIMEOUT
+    finally:
+        gw.process.close()
+
+    verify = shep("journal", "verify", "--state-dir", str(gw.state_dir), cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "chain intact" in verify.stdout
+
+    database = gw.state_dir / "shep.db"
+    with sqlite3.connect(database) as db:
+        changed = db.execute(f"UPDATE {journal_table.name} SET {journal_table.c.service_id.name} = 'TAMPERED' "
+                             f"WHERE {journal_table.c.seq.name} = 3").rowcount
+    db.close()
+    assert changed == 1
+
+    broken = shep("journal", "verify", "--state-dir", str(gw.state_dir), cwd=tmp_path)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert re.search(r"\brecord 3\b", broken.stdout), broken.stdout
+    no_traceback(broken)
+
+
+# --- shep serve failures --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", ["negative-timeout", "unknown-key"])
+def test_serve_bad_config_exits_2_naming_file_line_and_key(tmp_path, variant):
+    (tmp_path / "demo-echo.xsd").write_bytes(ECHO_XSD.read_bytes())
+    text = DEFAULT_CONFIG.read_text("utf-8")
+    if variant == "negative-timeout":
+        assert "\ntimeout_seconds = 10\n" in text
+        text = text.replace("\ntimeout_seconds = 10\n", "\ntimeout_seconds = -1\n")
+        marker, key = "timeout_seconds = -1", "services.DEMO_Echo.timeout_seconds"
+    else:
+        text = text.replace("[services.DEMO_Echo]\n", "[services.DEMO_Echo]\nbogus_key = 1\n")
+        marker, key = "bogus_key = 1", "services.DEMO_Echo.bogus_key"
+    (tmp_path / "bad.toml").write_text(text, "utf-8")
+    line = text.splitlines().index(marker) + 1
+
+    result = shep("serve", "--config", "bad.toml", "--port", "0", "--state-dir", str(tmp_path / "state"),
+                  cwd=tmp_path, timeout=START_TIMEOUT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"bad.toml:{line}: {key}:" in result.stderr, result.stderr
+    assert "listening" not in result.stdout
+    no_traceback(result)
+
+
+def test_serve_port_in_use_exits_2(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = shep("serve", "--port", str(port), "--state-dir", str(tmp_path / "state"), cwd=tmp_path,
+                      timeout=START_TIMEOUT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot listen" in result.stderr and str(port) in result.stderr, result.stderr
+    assert "listening on" not in result.stdout
+    no_traceback(result)
+
+
+# --- shep faults, shep hash-password ---------------------------------------------------------------
+
+def test_faults_output_is_the_committed_doc(tmp_path):
+    result = subprocess.run([str(SHEP), "faults"], cwd=tmp_path, capture_output=True, timeout=COMMAND_TIMEOUT,
+                            env=subprocess_env())
+    assert result.returncode == 0, result.stderr
+    committed = (ROOT / "docs" / "faults.md").read_bytes()
+    if result.stdout != committed:
+        diff = difflib.unified_diff(committed.decode("utf-8").splitlines(), result.stdout.decode("utf-8").splitlines(),
+                                    "docs/faults.md", "shep faults", lineterm="")
+        pytest.fail("docs/faults.md is stale: regenerate it with `shep faults > docs/faults.md`\n"
+                    + "\n".join(list(diff)[:40]))
+
+
+def test_hash_password_verifies(tmp_path):
+    result = shep("hash-password", "secret", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    hashed = result.stdout.strip()
+    assert hashed.startswith("pbkdf2-sha256$")
+    assert verify_password("secret", hashed)
+    assert not verify_password("Secret", hashed)
