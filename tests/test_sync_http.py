@@ -28,11 +28,11 @@ async def test_round_trip_sets_session_and_reaches_provider(harness):
     assert info.find("sender/password") is None
 
 
-@pytest.mark.parametrize("style, xsi_type", [
-    ("inline", None),
-    ("escaped", None),
-    ("typed", f"{{{ECHO_NS}}}Echo"),
-])
+# The three `data` styles of the contract (§6): untyped inline, escaped string, typed inline.
+DATA_STYLES = [("inline", None), ("escaped", None), ("typed", f"{{{ECHO_NS}}}Echo")]
+
+
+@pytest.mark.parametrize("style, xsi_type", DATA_STYLES)
 @pytest_twisted.ensureDeferred
 async def test_each_data_style_is_validated_and_forwarded(harness, style, xsi_type):
     reply = await harness.send(send_message(payload=echo_request("style"), style=style, xsi_type=xsi_type))
@@ -40,11 +40,7 @@ async def test_each_data_style_is_validated_and_forwarded(harness, style, xsi_ty
     assert len(harness.stub.received) == 1
 
 
-@pytest.mark.parametrize("style, xsi_type", [
-    ("inline", None),
-    ("escaped", None),
-    ("typed", f"{{{ECHO_NS}}}Echo"),
-])
+@pytest.mark.parametrize("style, xsi_type", DATA_STYLES)
 @pytest_twisted.ensureDeferred
 async def test_each_data_style_refuses_an_invalid_payload(harness, style, xsi_type):
     reply = await harness.send(send_message(payload=echo_request("x" * 1001), style=style, xsi_type=xsi_type))

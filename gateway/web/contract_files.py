@@ -1,6 +1,7 @@
 """`?wsdl` and `?xsd=` documents, with every reference rewritten to the URL the client used."""
 from __future__ import annotations
 
+from copy import deepcopy
 from functools import lru_cache
 
 from lxml import etree
@@ -22,7 +23,7 @@ def render(kind: str, name: str, base_url: str) -> bytes | None:
     template = _template(kind, name)
     if template is None:
         return None
-    doc = etree.ElementTree(etree.fromstring(etree.tostring(template)))
+    doc = deepcopy(template)
     endpoint = f"{base_url}/bip-sync/"
     for el in doc.iter(f"{{{c.XS_NS}}}import", f"{{{c.XS_NS}}}include"):
         location = el.get("schemaLocation")
