@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -19,8 +19,16 @@ from gateway.journal import Journal
 from gateway.metrics import Metrics
 from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
+from gateway.client import load_credentials
+from gateway.security.algorithms import AlgorithmPolicy
+from gateway.security.certs import CertificateValidator, RevocationChecker, load_certificates
+from gateway.security.trust import GatewaySecurity, SigningIdentity
 from gateway.sync import SyncChannel
-from gateway.web.resources import (BoundedRequest, FaultsResource, GatewaySite, HealthResource, InFlight,
+from simulators.echo import EchoProvider
+from simulators.pki.ca import TestPKI
+from simulators.pki.web import pki_resource
+from gateway.web.resources import (BoundedRequest, CertificateResource, FaultsResource, GatewaySite,
+                                   HealthResource, InFlight,
                                    JournalResource, MetricsResource, SyncChannelResource)
 
 
@@ -45,11 +53,14 @@ class GatewayApp:
 
     def __init__(self, settings: Settings, *, reactor, state_dir: Path | None = None,
                  store_url: str | None = None, clock: Callable[[], datetime] = utc_now,
-                 persistent_connections: bool = True):
+                 persistent_connections: bool = True, pki_state_dir: Path | None = None):
         gw = settings.gateway
         self.settings = settings
         self.reactor = reactor
-        url = store_url or gw.store_url or sqlite_url(Path(state_dir or gw.state_dir))
+        self.state_dir = Path(state_dir or gw.state_dir)
+        # The test PKI (simulators/pki) is the default trust anchor and the gateway's certificate issuer.
+        self.pki = TestPKI(Path(pki_state_dir or self.state_dir))
+        url = store_url or gw.store_url or sqlite_url(self.state_dir)
         self.store = Store(url)
         self.store.create_schema()
         self.journal = Journal(self.store, store_bytes=gw.journal_store_bytes)
@@ -73,9 +84,27 @@ class GatewayApp:
         """Relative endpoints ("/demo/echo") point at this server itself."""
         return f"{self.base_url}{endpoint}" if endpoint.startswith("/") else endpoint
 
-    def _site(self) -> server.Site:
-        from simulators.echo import EchoProvider
+    def _security(self) -> GatewaySecurity:
+        gw = self.settings.gateway
+        if gw.trust_anchors:
+            certificates = [cert for path in gw.trust_anchors for cert in load_certificates(path.read_bytes())]
+            anchors = [cert for cert in certificates if cert.issuer == cert.subject]
+            intermediates = [cert for cert in certificates if cert.issuer != cert.subject]
+        else:
+            anchors, intermediates = self.pki.trust_anchors(), self.pki.intermediates()
+        if gw.signing_key is not None:
+            key_path, cert_path = gw.signing_key, gw.signing_cert
+        else:
+            key_path, cert_path = self.pki.gateway_key_path, self.pki.gateway_cert_path
+        key, cert = load_credentials(cert=str(cert_path), key=str(key_path))
+        revocation = RevocationChecker(gw.revocation, cache_seconds=gw.revocation_cache_seconds,
+                                       timeout=gw.revocation_timeout_seconds)
+        return GatewaySecurity(policy=AlgorithmPolicy(allow_sha1=gw.allow_sha1),
+                               validator=CertificateValidator(anchors, intermediates, revocation),
+                               signing=SigningIdentity(key, cert, gw.signing_key_info),
+                               clock_skew=timedelta(seconds=gw.clock_skew_seconds))
 
+    def _site(self) -> server.Site:
         root = resource.Resource()
         api = resource.Resource()
         api.putChild(b"faults", FaultsResource())
@@ -83,12 +112,23 @@ class GatewayApp:
         demo = resource.Resource()
         demo.putChild(b"echo", EchoProvider())
         root.putChild(b"bip-sync", SyncChannelResource(self.channel, self.tracker))
+        # The WS-Security addresses of the real gateway: signatures required (GOST itself is not supported yet).
+        wss = SyncChannelResource(self.channel, self.tracker, path="/bip-sync-wss-gost/", wss=True)
+        root.putChild(b"bip-sync-wss-gost", wss)
+        shep = resource.Resource()
+        shep.putChild(b"bip-sync-wss-gost",
+                      SyncChannelResource(self.channel, self.tracker, path="/shep/bip-sync-wss-gost/", wss=True))
+        root.putChild(b"shep", shep)
+        root.putChild(b"pki", pki_resource(self.pki))
+        api.putChild(b"certificate", CertificateResource(lambda: self.env.security.signing.certificate))
         root.putChild(b"api", api)
         root.putChild(b"demo", demo)
         root.putChild(b"health", HealthResource(self.tracker))
         root.putChild(b"metrics", MetricsResource(self.metrics))
-        root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "faults": "/api/faults",
-                                   "journal": "/api/journal", "health": "/health", "metrics": "/metrics"}))
+        root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
+                                   "faults": "/api/faults", "journal": "/api/journal",
+                                   "certificate": "/api/certificate", "ocsp": "/pki/ocsp", "health": "/health",
+                                   "metrics": "/metrics"}))
         site = GatewaySite(root)
         site.requestFactory = BoundedRequest
         site.max_body_bytes = self.settings.gateway.max_body_bytes
@@ -104,6 +144,9 @@ class GatewayApp:
         self.pool.start()
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
+        # Once: CRL and OCSP URLs in the certificates point at the server that first ran it.
+        self.pki.init(self.base_url)
+        self.env.security = self._security()
         return self.port
 
     async def stop(self) -> None:

@@ -31,7 +31,8 @@ def cmd_serve(args) -> int:
 
     logs.configure(args.log_level)
     settings = _settings(args.config)
-    app = GatewayApp(settings, reactor=reactor, store_url=_store_url(args, settings))
+    app = GatewayApp(settings, reactor=reactor, state_dir=Path(args.state_dir or settings.gateway.state_dir),
+                     store_url=_store_url(args, settings))
     try:
         app.listen(port=args.port, host=args.host)
     except Exception as exc:  # a port in use or a bad address: say so, no traceback
@@ -41,9 +42,10 @@ def cmd_serve(args) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromCoroutine(app.stop()))
     base = app.base_url
     print(f"shep-emulator gateway listening on {base}  (config {settings.source})", flush=True)
-    for label, path in (("WSDL", "/bip-sync/?wsdl"), ("SyncChannel", "/bip-sync/"), ("faults", "/api/faults"),
-                        ("journal", "/api/journal"), ("health", "/health"), ("metrics", "/metrics"),
-                        ("demo provider", "/demo/echo")):
+    for label, path in (("WSDL", "/bip-sync/?wsdl"), ("SyncChannel", "/bip-sync/"),
+                        ("WS-Security", "/bip-sync-wss-gost/"), ("faults", "/api/faults"),
+                        ("journal", "/api/journal"), ("certificate", "/api/certificate"), ("PKI OCSP", "/pki/ocsp"),
+                        ("health", "/health"), ("metrics", "/metrics"), ("demo provider", "/demo/echo")):
         print(f"  {label:<14} {base}{path}", flush=True)
     # SIGTERM and Ctrl-C both stop the reactor, which runs app.stop() before exiting.
     reactor.run()
@@ -66,11 +68,27 @@ def cmd_send(args) -> int:
             print(f"shep send: {args.data} is not an XML document: {exc}", file=sys.stderr)
             return 2
     properties = dict(p.split("=", 1) for p in args.property or [])
+    credentials = None
+    if args.cert or args.key or args.p12:
+        try:
+            credentials = client.load_credentials(cert=args.cert, key=args.key, p12=args.p12,
+                                                  password=args.key_password)
+        except (OSError, ValueError) as exc:
+            print(f"shep send: cannot load the signing key: {exc}", file=sys.stderr)
+            return 2
+    if args.sign_payload:
+        if credentials is None or payload is None:
+            print("shep send: --sign-payload needs --data and a key (--cert/--key or --p12)", file=sys.stderr)
+            return 2
+        payload = client.sign_payload(payload, *credentials)
     body = client.build_send_message(
         service_id=args.service, sender_id=args.sender, password=args.password, payload=payload,
         style=args.style, xsi_type=args.xsi_type, message_id=args.message_id,
         correlation_id=args.correlation_id, route_id=args.route_id, properties=properties)
-    url = args.url.rstrip("/") + "/bip-sync/" if not args.url.rstrip("/").endswith("bip-sync") else args.url
+    if credentials is not None:
+        body = client.sign_request(body, *credentials)
+    base = args.url.rstrip("/")
+    url = base + "/" if "/bip-sync" in base else base + "/bip-sync/"
     try:
         status, raw = client.post(url, body, timeout=args.timeout)
     except OSError as exc:
@@ -84,6 +102,14 @@ def cmd_send(args) -> int:
         return 2
     if args.raw:
         sys.stdout.write(raw.decode("utf-8") + "\n")
+    if credentials is not None and reply.ok:
+        try:
+            signer = _verify_answer(args, url, raw)
+        except Exception as exc:  # any failure to verify is reported, never a traceback
+            print(f"shep send: the answer's signature does not verify: {exc}", file=sys.stderr)
+            return 3
+        if not args.raw:
+            print(f"signed   {signer}")
     if reply.ok:
         if not args.raw:
             print(f"status   {reply.status_code} {reply.status_message}")
@@ -100,6 +126,18 @@ def cmd_send(args) -> int:
             print(f"cause    {reply.fault['subError'].get('errorCode')}: {reply.fault['subError'].get('errorData')}")
         print(f"session  {reply.session_id}")
     return 1
+
+
+def _verify_answer(args, url: str, raw: bytes) -> str:
+    """A signed request gets a signed answer: check it with the gateway's certificate."""
+    from gateway import client
+    from gateway.security.certs import load_certificates
+
+    if args.gateway_cert:
+        data = Path(args.gateway_cert).read_bytes()
+    else:
+        data = client.fetch(url.split("/bip-sync", 1)[0] + "/api/certificate")
+    return client.verify_reply_signature(raw, load_certificates(data)[0])
 
 
 def _journal(args):
@@ -208,6 +246,14 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--property", action="append", metavar="KEY=VALUE")
     send.add_argument("--timeout", type=float, default=60)
     send.add_argument("--raw", action="store_true", help="print the answer's XML as received")
+    send.add_argument("--cert", help="signing certificate (PEM); with --key, signs the request (WS-Security)")
+    send.add_argument("--key", help="signing private key (PEM)")
+    send.add_argument("--p12", help="PKCS#12 container with the key and certificate, instead of --cert/--key")
+    send.add_argument("--key-password", help="password of the .p12 (or of an encrypted --key)")
+    send.add_argument("--sign-payload", action="store_true",
+                      help="also put an enveloped EDS on the --data document (contract §9)")
+    send.add_argument("--gateway-cert", help="the gateway's certificate, to verify its signed answer "
+                                             "(default: fetched from <url>/api/certificate)")
     send.set_defaults(func=cmd_send)
 
     journal = sub.add_parser("journal", help="read or verify the hash-chained journal")
@@ -231,6 +277,10 @@ def parser() -> argparse.ArgumentParser:
     faults = sub.add_parser("faults", help="print the fault catalogue (markdown, or --json)")
     faults.add_argument("--json", action="store_true")
     faults.set_defaults(func=cmd_faults)
+
+    from simulators.pki.cli import register as register_pki
+
+    register_pki(sub, _common)
 
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")
     hashpw.add_argument("password", nargs="?", help="the password (asked for when omitted)")

@@ -150,6 +150,62 @@ def read_reply(http_status: int, raw: bytes) -> SyncReply:
                      message_id=info.findtext("messageId"), data=operation.find("response/responseData/data"))
 
 
+def load_credentials(*, cert: str | None = None, key: str | None = None, p12: str | None = None,
+                     password: str | None = None):
+    """(private key, certificate) from PEM files or a PKCS#12 container (as the national CA issues them)."""
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+
+    if p12:
+        private, certificate, _ = pkcs12.load_key_and_certificates(
+            Path(p12).read_bytes(), password.encode() if password else None)
+        if private is None or certificate is None:
+            raise ValueError(f"{p12} holds no key and certificate")
+        return private, certificate
+    if not (cert and key):
+        raise ValueError("give --cert and --key, or --p12")
+    return (load_pem_private_key(Path(key).read_bytes(), password.encode() if password else None),
+            x509.load_pem_x509_certificate(Path(cert).read_bytes()))
+
+
+def sign_payload(payload: etree._Element, key, cert) -> etree._Element:
+    """The business document with its enveloped EDS (ЭЦП) as the last child (contract §9)."""
+    from gateway.security.xmldsig import sign_document
+
+    return sign_document(payload, key, cert)
+
+
+def sign_request(raw: bytes, key, cert) -> bytes:
+    """WS-Security transport signature in the layout ShEP clients produce (KeyIdentifier)."""
+    from gateway.security.wss import sign_envelope
+
+    return sign_envelope(raw, key, cert, key_info="keyidentifier")
+
+
+def verify_reply_signature(raw: bytes, gateway_cert) -> str:
+    """Verify the gateway's signature on an answer; returns the signer's subject, raises SignatureError."""
+    from datetime import datetime, timezone
+
+    from gateway.security.algorithms import AlgorithmPolicy
+    from gateway.security.wss import verify_envelope
+
+    def known(issuer, serial):
+        return gateway_cert if gateway_cert.issuer == issuer and gateway_cert.serial_number == serial else None
+
+    verified = verify_envelope(raw, policy=AlgorithmPolicy(), now=datetime.now(timezone.utc), certificates=known)
+    if verified.certificate != gateway_cert:
+        from gateway.security.algorithms import SignatureError
+        raise SignatureError("SIGNATURE_MALFORMED", "the answer is signed by another certificate")
+    return verified.certificate.subject.rfc4514_string()
+
+
+def fetch(url: str, timeout: float = 30) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
 def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
     """A blocking POST for command-line use (the server side never blocks: it uses twisted Agent)."""
     request = urllib.request.Request(url, data=body, method="POST", headers={

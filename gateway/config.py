@@ -62,6 +62,15 @@ class GatewaySettings:
     journal_store_bytes: bool = True
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
+    # Signatures (docs/signatures.md). Empty / None: the test PKI in state_dir/pki.
+    trust_anchors: tuple[Path, ...] = ()
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_key_info: str = "issuerserial"
+    revocation: str = "ocsp,crl"
+    revocation_cache_seconds: int = 300
+    revocation_timeout_seconds: float = 5.0
+    allow_sha1: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,33 @@ def _gateway_path(value, path):
     return Path(_non_empty_text(value, path))
 
 
+def _one_of(*choices):
+    def reader(value, path):
+        if value not in choices:
+            raise _Problem(path, f"must be one of: {', '.join(choices)}")
+        return value
+    return reader
+
+
+def _existing_file(value, path, base_dir: Path) -> Path:
+    file = (base_dir / _non_empty_text(value, path)).resolve()
+    if not file.is_file():
+        raise _Problem(path, f"file not found: {file}")
+    return file
+
+
+def _existing_files(value, path, base_dir: Path) -> tuple[Path, ...]:
+    if not isinstance(value, list):
+        raise _Problem(path, "must be a list of file paths")
+    return tuple(_existing_file(item, path, base_dir) for item in value)
+
+
+def _bin(value, path):
+    if not isinstance(value, str) or not re.fullmatch(r"\d{12}", value):
+        raise _Problem(path, "must be a BIN of 12 digits")
+    return value
+
+
 _GATEWAY_FIELDS = {
     "host": _non_empty_text,
     "port": _port,
@@ -200,10 +236,21 @@ _GATEWAY_FIELDS = {
     "max_response_bytes": _positive_int,
     "journal_store_bytes": _boolean,
     "worker_threads": _positive_int,
+    "trust_anchors": _existing_files,
+    "signing_key": _existing_file,
+    "signing_cert": _existing_file,
+    "signing_key_info": _one_of("issuerserial", "bst", "keyidentifier"),
+    "revocation": _one_of("ocsp,crl", "ocsp", "crl", "none"),
+    "revocation_cache_seconds": _positive_int,
+    "revocation_timeout_seconds": _positive_number,
+    "allow_sha1": _boolean,
 }
-_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description")
+# Readers of file paths, resolved against the config file's directory.
+_GATEWAY_FILES = ("trust_anchors", "signing_key", "signing_cert")
+_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate")
 _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
-                 "allowed_senders", "routes", "strict", "description")
+                 "allowed_senders", "routes", "strict", "description",
+                 "require_transport_signature", "require_payload_signature")
 
 
 def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, ServiceRegistry]:
@@ -211,12 +258,16 @@ def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, Ser
     gateway_table = _table(document.get("gateway", {}), ("gateway",))
     _known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
     gateway = GatewaySettings(**{
-        key: _GATEWAY_FIELDS[key](value, ("gateway", key))
+        key: (_GATEWAY_FIELDS[key](value, ("gateway", key), base_dir) if key in _GATEWAY_FILES
+              else _GATEWAY_FIELDS[key](value, ("gateway", key)))
         for key, value in gateway_table.items()
     })
+    if (gateway.signing_key is None) != (gateway.signing_cert is None):
+        missing = "signing_cert" if gateway.signing_cert is None else "signing_key"
+        raise _Problem(("gateway", missing), "signing_key and signing_cert are set together")
     participant_tables = _table(document.get("participants", {}), ("participants",))
     participants = {
-        participant_id: _participant(participant_id, table, ("participants", participant_id))
+        participant_id: _participant(participant_id, table, ("participants", participant_id), base_dir)
         for participant_id, table in participant_tables.items()
     }
     service_tables = _table(document.get("services", {}), ("services",))
@@ -227,7 +278,7 @@ def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, Ser
     return gateway, ServiceRegistry(participants.values(), services)
 
 
-def _participant(participant_id: str, value, path) -> Participant:
+def _participant(participant_id: str, value, path, base_dir: Path) -> Participant:
     _identifier(participant_id, path)
     table = _table(value, path)
     _known_keys(table, path, _PARTICIPANT_KEYS)
@@ -236,6 +287,9 @@ def _participant(participant_id: str, value, path) -> Participant:
         password_hash=_optional(table, "password_hash", path, _password_hash, None),
         endpoint=_optional(table, "endpoint", path, _endpoint, None),
         description=_optional(table, "description", path, _text, ""),
+        bin=_optional(table, "bin", path, _bin, None),
+        certificate=_optional(table, "certificate", path,
+                              lambda value, key_path: _existing_file(value, key_path, base_dir), None),
     )
 
 
@@ -276,6 +330,8 @@ def _service(service_id: str, value, path, participants: dict[str, Participant],
         routes=_optional(table, "routes", path, _identifiers, frozenset()),
         strict=_optional(table, "strict", path, _boolean, False),
         description=_optional(table, "description", path, _text, ""),
+        require_transport_signature=_optional(table, "require_transport_signature", path, _boolean, False),
+        require_payload_signature=_optional(table, "require_payload_signature", path, _boolean, False),
     )
 
 

@@ -14,6 +14,7 @@ from gateway.registry import Participant, Service, ServiceRegistry
 
 if TYPE_CHECKING:
     from gateway.checks.payload import PayloadSchemas
+    from gateway.security.trust import GatewaySecurity
 
 
 class ReplayGuard(Protocol):
@@ -40,6 +41,7 @@ class Environment:
     replay_guard: ReplayGuard
     payload_schemas: "PayloadSchemas"
     clock: Callable[[], datetime]
+    security: "GatewaySecurity | None" = None
 
 
 @dataclass
@@ -73,6 +75,10 @@ class MessageContext:
     # Set by the response hop: the provider's HTTP status and whether it answered with a fault.
     http_status: int | None = None
     is_fault: bool = False
+    # Signatures: the endpoint demands WS-Security; the certificates proven to have signed.
+    wss_endpoint: bool = False
+    signer_cert: object | None = None
+    payload_signer_cert: object | None = None
     _detail: str | None = None
 
     def note(self, detail: str) -> None:

@@ -21,6 +21,9 @@ from gateway.checks.schema import (
     read_request_info, validate_request_schema, validate_response_schema)
 from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
 from gateway.checks.service import lookup_service
+from gateway.checks.signature import (
+    bind_certificate_to_sender, require_transport_signature, validate_certificate, verify_payload_signature,
+    verify_provider_signature, verify_transport_signature)
 
 REQUEST_CHECKS = [
     require_post,
@@ -28,6 +31,7 @@ REQUEST_CHECKS = [
     require_content_type,
     parse_xml,
     limit_xml_depth,
+    verify_transport_signature,
     check_envelope,
     tolerate_client_variations,
     validate_request_schema,
@@ -36,15 +40,20 @@ REQUEST_CHECKS = [
     lookup_service,
     authorize_sender,
     enforce_strict_mode,
+    require_transport_signature,
+    validate_certificate,
+    bind_certificate_to_sender,
     check_message_date,
     reject_replay,
     validate_request_payload,
+    verify_payload_signature,
 ]
 
 RESPONSE_CHECKS = [
     check_provider_status,
     parse_provider_answer,
     check_provider_envelope,
+    verify_provider_signature,
     validate_response_schema,
     validate_response_payload,
 ]

@@ -23,6 +23,10 @@ class Participant:
     # caller resolves it against the server's own base URL.
     endpoint: str | None
     description: str = ""
+    # БИН of the organisation: a transport signature from this participant must carry it (OU=BIN…).
+    bin: str | None = None
+    # A pinned certificate (PEM): when set, only this certificate may sign for the participant.
+    certificate: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class Service:
     # Refuse tolerated client deviations instead of noting them.
     strict: bool
     description: str = ""
+    # Both hops (consumer → gateway → provider and back) carry a verified WS-Security signature.
+    require_transport_signature: bool = False
+    # The request's business document carries an enveloped EDS (ЭЦП) of a trusted SIGN certificate.
+    require_payload_signature: bool = False
 
     def allows(self, sender_id: str) -> bool:
         return ANY_SENDER in self.allowed_senders or sender_id in self.allowed_senders

@@ -45,6 +45,14 @@ def _set_last(parent: etree._Element, tag: str, value: str) -> None:
     etree.SubElement(parent, tag).text = value
 
 
+def drop_transport_signature(tree: etree._ElementTree) -> None:
+    """A hop's WS-Security header does not survive the gateway's edits: it is replaced or removed."""
+    header = tree.getroot().find(c.HEADER)
+    if header is not None:
+        for security in header.findall(f"{{{c.WSSE_NS}}}Security"):
+            header.remove(security)
+
+
 def prepare_forward(operation: etree._Element, session_id: str) -> None:
     """The request as the provider sees it: the gateway's sessionId set, the caller's password removed."""
     info = operation.find("request/requestInfo")

@@ -17,7 +17,8 @@ from gateway.journal import Journal, JournalEntry
 from gateway.logs import message_logger
 from gateway.metrics import Metrics
 from gateway.pipeline import REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
-from gateway.soap import fault_envelope, prepare_forward, serialize, stamp_answer
+from gateway.security.wss import sign_envelope
+from gateway.soap import drop_transport_signature, fault_envelope, prepare_forward, serialize, stamp_answer
 
 GATEWAY = "gateway"
 
@@ -36,6 +37,7 @@ class Inbound:
     content_type: str | None
     body_too_large: bool = False
     method: str = "POST"
+    wss_endpoint: bool = False
 
 
 class SyncChannel:
@@ -50,8 +52,9 @@ class SyncChannel:
 
     async def send_message(self, inbound: Inbound) -> Reply:
         start = time.perf_counter()
-        ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method, content_type=inbound.content_type,
-                             body_too_large=inbound.body_too_large, received_at=self.env.clock())
+        ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method,
+                             content_type=inbound.content_type, body_too_large=inbound.body_too_large,
+                             wss_endpoint=inbound.wss_endpoint, received_at=self.env.clock())
         log = message_logger("shep.sync", ctx.session_id)
         try:
             accepted = await self.run_in_pool(self._accept, ctx)
@@ -85,7 +88,7 @@ class SyncChannel:
         finally:
             self.metrics.hop_seconds.labels("request-in").observe(time.perf_counter() - start)
         prepare_forward(ctx.operation, ctx.session_id)
-        outgoing = serialize(ctx.tree)
+        outgoing = self._outgoing(ctx, ctx.tree)
         # Durable before it leaves: the accepted request and what is sent to the provider.
         self.journal.append_many([
             self._entry("request-in", ctx),
@@ -113,7 +116,8 @@ class SyncChannel:
     def _answer_context(self, ctx: MessageContext, raw: bytes, status: int | None,
                         started: datetime) -> MessageContext:
         return MessageContext(env=self.env, raw=raw, received_at=started, session_id=ctx.session_id,
-                              info=ctx.info, sender=ctx.sender, service=ctx.service, http_status=status)
+                              info=ctx.info, sender=ctx.sender, service=ctx.service, http_status=status,
+                              wss_endpoint=ctx.wss_endpoint)
 
     def _provider_failed(self, ctx: MessageContext, fault: Fault, started: datetime) -> Reply:
         answer_ctx = self._answer_context(ctx, b"", None, started)
@@ -133,7 +137,7 @@ class SyncChannel:
         finally:
             self.metrics.hop_seconds.labels("response-in").observe(time.perf_counter() - start)
         stamp_answer(answer_ctx.operation, ctx.session_id)
-        reply = Reply(500 if answer_ctx.is_fault else 200, serialize(answer_ctx.tree),
+        reply = Reply(500 if answer_ctx.is_fault else 200, self._outgoing(ctx, answer_ctx.tree),
                       "provider-fault" if answer_ctx.is_fault else None)
         self.journal.append_many([
             self._answer_entry(answer_ctx, None),
@@ -141,6 +145,16 @@ class SyncChannel:
                         to=ctx.sender.id, status=reply.status, verdicts=[]),
         ])
         return reply
+
+    def _outgoing(self, ctx: MessageContext, tree) -> bytes:
+        """What the gateway sends on: signed with its own certificate when the exchange is a signed one."""
+        drop_transport_signature(tree)
+        raw = serialize(tree)
+        signed = ctx.signer_cert is not None or ctx.wss_endpoint or ctx.service.require_transport_signature
+        if not signed:
+            return raw
+        identity = self.env.security.signing
+        return sign_envelope(raw, identity.key, identity.certificate, key_info=identity.key_info)
 
     # -- refusals and the journal -------------------------------------------------------------
 

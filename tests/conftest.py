@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import pytest
 import pytest_twisted
 import treq
 from lxml import etree
@@ -17,11 +18,16 @@ from gateway.app import GatewayApp
 from gateway.config import GatewaySettings, Settings
 from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
+from simulators.pki.ca import TestPKI
+from simulators.pki.web import pki_resource
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_NS = "urn:shep-emulator:demo:echo"
 ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
 PASSWORD = "consumer-secret"
+CONSUMER_BIN = "230540004989"
+PROVIDER_BIN = "081140000436"
+OTHER_BIN = "161140016747"
 # Low iterations keep the tests fast; the format is the production one.
 PASSWORD_HASH = hash_password(PASSWORD, iterations=1000)
 
@@ -86,9 +92,9 @@ class ProviderStub(resource.Resource):
 
 def default_settings(provider_url: str, **gateway_overrides) -> Settings:
     participants = [
-        Participant("consumer", PASSWORD_HASH, None),
+        Participant("consumer", PASSWORD_HASH, None, bin=CONSUMER_BIN),
         Participant("outsider", PASSWORD_HASH, None),
-        Participant("provider", None, provider_url),
+        Participant("provider", None, provider_url, bin=PROVIDER_BIN),
     ]
     common = dict(provider="provider", channel="sync", timeout_seconds=5.0,
                   allowed_senders=frozenset({"consumer"}), routes=frozenset(), strict=False)
@@ -99,6 +105,8 @@ def default_settings(provider_url: str, **gateway_overrides) -> Settings:
         Service("ECHO_SLOW", payload_schema=ECHO_XSD, **{**common, "timeout_seconds": 0.3}),
         Service("OPAQUE", payload_schema=None, **common),
         Service("ASYNC_ONLY", payload_schema=None, **{**common, "channel": "async"}),
+        Service("ECHO_SIGNED", payload_schema=ECHO_XSD, **{**common, "require_transport_signature": True}),
+        Service("ECHO_EDS", payload_schema=None, **{**common, "require_payload_signature": True}),
     ]
     gw = dataclasses.replace(GatewaySettings(), **gateway_overrides)
     return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services))
@@ -128,13 +136,13 @@ class Harness:
         return client.read_reply(status, raw)
 
 
-async def start_harness(tmp_path: Path, **gateway_overrides) -> Harness:
+async def start_harness(tmp_path: Path, pki: "SharedPKI", **gateway_overrides) -> Harness:
     stub = ProviderStub()
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
     settings = default_settings(provider_url, **gateway_overrides)
-    app = GatewayApp(settings, reactor=reactor, store_url=f"sqlite:///{tmp_path / 'shep.db'}",
-                     persistent_connections=False)
+    app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'shep.db'}",
+                     persistent_connections=False, pki_state_dir=pki.state_dir)
     app.listen(port=0, host="127.0.0.1")
     return Harness(app, stub, provider_port)
 
@@ -145,10 +153,40 @@ async def stop_harness(harness: Harness) -> None:
 
 
 @pytest_twisted.async_yield_fixture
-async def harness(tmp_path):
-    h = await start_harness(tmp_path)
+async def harness(tmp_path, pki):
+    h = await start_harness(tmp_path, pki)
     yield h
     await stop_harness(h)
+
+
+@dataclasses.dataclass
+class SharedPKI:
+    """One test PKI for the session (key generation is slow), served on its own loopback port."""
+    pki: TestPKI
+    state_dir: Path
+    base_url: str
+    issued: dict = dataclasses.field(default_factory=dict)
+
+    def cert(self, name: str, **options):
+        """A certificate issued once per session under `name` (kind organization, RSA, SIGN by default)."""
+        if name not in self.issued:
+            fields = dict(kind="organization", alg="rsa", usage="sign")
+            fields.update(options)
+            self.issued[name] = self.pki.issue(fields.pop("kind"), fields.pop("alg"), fields.pop("usage"), **fields)
+        return self.issued[name]
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("pki")
+    test_pki = TestPKI(state_dir)
+    root = resource.Resource()
+    root.putChild(b"pki", pki_resource(test_pki))
+    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
+    base_url = f"http://127.0.0.1:{port.getHost().port}"
+    test_pki.init(base_url)
+    yield SharedPKI(test_pki, state_dir, base_url)
+    pytest_twisted.blockon(port.stopListening())
 
 
 def utc_now() -> datetime:

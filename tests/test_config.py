@@ -113,6 +113,8 @@ def test_demo_echo_schema_accepts_unqualified_text_only():
 # --- valid configs ------------------------------------------------------------
 
 def test_every_gateway_field_is_configurable(tmp_path):
+    for name in ("root.pem", "gw.key", "gw.pem"):
+        (tmp_path / name).write_text("placeholder")
     path = write_config(tmp_path, """
         [gateway]
         host = "0.0.0.0"
@@ -127,6 +129,14 @@ def test_every_gateway_field_is_configurable(tmp_path):
         max_response_bytes = 6
         journal_store_bytes = false
         worker_threads = 7
+        trust_anchors = ["root.pem"]
+        signing_key = "gw.key"
+        signing_cert = "gw.pem"
+        signing_key_info = "bst"
+        revocation = "crl"
+        revocation_cache_seconds = 8
+        revocation_timeout_seconds = 9
+        allow_sha1 = true
     """)
     gateway = load_config(path).gateway
 
@@ -135,6 +145,9 @@ def test_every_gateway_field_is_configurable(tmp_path):
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
+        trust_anchors=(tmp_path / "root.pem",), signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem",
+        signing_key_info="bst", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
+        allow_sha1=True,
     )
     assert isinstance(gateway.default_timeout_seconds, float)
     unchanged = [field.name for field in dataclasses.fields(GatewaySettings)
@@ -637,3 +650,28 @@ def test_registry_rejects_duplicate_ids():
     participant = Participant(id="p", password_hash=None, endpoint=None)
     with pytest.raises(ValueError, match="duplicate participant"):
         ServiceRegistry([participant, participant], [])
+
+
+def test_signing_key_without_certificate_is_an_error(tmp_path):
+    (tmp_path / "gw.key").write_text("placeholder")
+    error = config_error(tmp_path, """
+        [gateway]
+        signing_key = "gw.key"
+    """)
+    assert error.key == "gateway.signing_cert"
+
+
+def test_participant_bin_and_pinned_certificate(tmp_path):
+    (tmp_path / "clinic.pem").write_text("placeholder")
+    settings = load_config(write_config(tmp_path, """
+        [participants.clinic]
+        bin = "230540004989"
+        certificate = "clinic.pem"
+    """))
+    clinic = settings.registry.participant("clinic")
+    assert clinic.bin == "230540004989" and clinic.certificate == tmp_path / "clinic.pem"
+    error = config_error(tmp_path, """
+        [participants.clinic]
+        bin = "BIN230540004989"
+    """)
+    assert error.key == "participants.clinic.bin" and error.line == 3

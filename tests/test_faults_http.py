@@ -20,7 +20,9 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 from gateway import client
 from gateway import contract as c
 from gateway.faults import CATALOGUE
-from tests.conftest import ECHO_NS, echo_response, send_message, start_harness, stop_harness, utc_now
+from gateway.security import wss, xmldsig
+from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, echo_request, echo_response, send_message,
+                            start_harness, stop_harness, utc_now)
 
 
 def _envelope(body_xml: str, ns: str = c.SOAP_NS, header: str = "") -> bytes:
@@ -57,6 +59,96 @@ class Case:
         self.before = before
         self.reaches_provider = reaches_provider
         self.setup = setup
+
+
+class Kit:
+    """What a case may use to build its message: the shared test PKI and the running harness."""
+
+    def __init__(self, pki, harness):
+        self.pki = pki
+        self.harness = harness
+
+    def signed(self, cert_name: str = "consumer", cert_options: dict | None = None, *, timestamp=None,
+               **message) -> bytes:
+        options = {"bin": CONSUMER_BIN, **(cert_options or {})}
+        issued = self.pki.cert(cert_name, **options)
+        return wss.sign_envelope(send_message(**message), issued.key, issued.cert, timestamp_seconds=timestamp)
+
+    def eds(self, text: str = "hello") -> etree._Element:
+        person = self.pki.cert("person", kind="person")
+        return client.sign_payload(echo_request(text), person.key, person.cert)
+
+
+def _tree(raw: bytes) -> etree._Element:
+    return etree.fromstring(raw)
+
+
+def _wrapped(raw: bytes) -> bytes:
+    """XSW: the signed Body moves into a header wrapper; a new Body carries the attacker's request."""
+    root = _tree(raw)
+    body = root.find(c.BODY)
+    wrapper = etree.SubElement(root.find(c.HEADER), "{urn:attacker}Wrapper")
+    wrapper.append(body)
+    forged = etree.SubElement(root, c.BODY)
+    forged.append(etree.fromstring(send_message(payload=echo_request("forged"))).find(c.BODY)[0])
+    return etree.tostring(root)
+
+
+def _duplicate_id(raw: bytes) -> bytes:
+    root = _tree(raw)
+    body_id = root.find(c.BODY).get(f"{{{c.WSU_NS}}}Id")
+    etree.SubElement(root.find(c.HEADER), "{urn:x}Decoy").set(f"{{{c.WSU_NS}}}Id", body_id)
+    return etree.tostring(root)
+
+
+def _timestamp_only(kit: Kit) -> bytes:
+    """Signed, but SignedInfo references only the Timestamp (re-sealed, so the value is genuine)."""
+    issued = kit.pki.cert("consumer", bin=CONSUMER_BIN)
+    root = _tree(wss.sign_envelope(send_message(), issued.key, issued.cert, timestamp_seconds=300))
+    signature = root.find(f".//{{{c.DS_NS}}}Signature")
+    signed_info = signature.find(f"{{{c.DS_NS}}}SignedInfo")
+    body_uri = "#" + root.find(c.BODY).get(f"{{{c.WSU_NS}}}Id")
+    for reference in signed_info.findall(f"{{{c.DS_NS}}}Reference"):
+        if reference.get("URI") == body_uri:
+            signed_info.remove(reference)
+    xmldsig.seal(signature, issued.key)
+    return etree.tostring(root)
+
+
+def _retext(raw: bytes, tag: str, change) -> bytes:
+    root = _tree(raw)
+    el = root.find(f".//{tag}")
+    el.text = change(el.text)
+    return etree.tostring(root)
+
+
+def _algorithms(raw: bytes, signature_uri: str, digest_uri: str) -> bytes:
+    root = _tree(raw)
+    root.find(f".//{{{c.DS_NS}}}SignatureMethod").set("Algorithm", signature_uri)
+    for digest in root.iter(f"{{{c.DS_NS}}}DigestMethod"):
+        digest.set("Algorithm", digest_uri)
+    return etree.tostring(root)
+
+
+def _foreign_ca_signed() -> bytes:
+    """Signed with a certificate from a CA the gateway does not trust."""
+    from datetime import datetime, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(timezone.utc)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ROGUE CA"),
+                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"BIN{CONSUMER_BIN}")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), True)
+            .sign(key, hashes.SHA256()))
+    return wss.sign_envelope(send_message(), key, cert)
 
 
 class BrokenReplayGuard:
@@ -99,6 +191,31 @@ CASES: dict[str, Case] = {
     "SHEP-161": Case(lambda: send_message(message_date=(utc_now() - timedelta(hours=2)).isoformat())),
     "SHEP-170": Case(lambda: send_message(payload=None)),
     "SHEP-171": Case(lambda: send_message(payload=etree.Element(f"{{{ECHO_NS}}}Unknown"))),
+    "SHEP-180": Case(lambda: send_message(service_id="ECHO_SIGNED")),
+    "SHEP-181": Case(lambda kit: _retext(kit.signed(), f"{{{c.WSSE_NS}}}KeyIdentifier", lambda _: "bm90IGEgY2VydA==")),
+    "SHEP-182": Case(lambda kit: _duplicate_id(kit.signed())),
+    "SHEP-183": Case(lambda kit: _wrapped(kit.signed())),
+    "SHEP-184": Case(_timestamp_only),
+    "SHEP-185": Case(lambda kit: _retext(kit.signed(), "text", lambda text: text + "!")),
+    "SHEP-186": Case(lambda kit: _retext(kit.signed(), f"{{{c.DS_NS}}}SignatureValue",
+                                         lambda value: ("A" if value[0] != "A" else "B") + value[1:])),
+    "SHEP-187": Case(lambda kit: _algorithms(kit.signed(), "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                                             "http://www.w3.org/2000/09/xmldsig#sha1")),
+    "SHEP-188": Case(lambda kit: _algorithms(kit.signed(), "http://www.w3.org/2001/04/xmldsig-more#gost34310-gost34311",
+                                             "http://www.w3.org/2001/04/xmldsig-more#gost34311")),
+    "SHEP-189": Case(lambda kit: kit.signed(timestamp=60), setup="clock+10min"),
+    "SHEP-190": Case(lambda kit: _foreign_ca_signed()),
+    "SHEP-191": Case(lambda kit: kit.signed("expired", {"expired": True})),
+    "SHEP-192": Case(lambda kit: kit.signed("future", {"not_yet_valid": True})),
+    "SHEP-193": Case(lambda kit: kit.signed("revoked"), setup="revoke"),
+    "SHEP-194": Case(lambda kit: kit.signed("consumer"), setup="revocation-down"),
+    "SHEP-195": Case(lambda kit: kit.signed("auth", {"usage": "auth"})),
+    "SHEP-196": Case(lambda kit: kit.signed("other-org", {"bin": OTHER_BIN})),
+    "SHEP-197": Case(lambda: send_message(service_id="ECHO_EDS", style="escaped")),
+    "SHEP-198": Case(lambda kit: send_message(service_id="ECHO_EDS", style="escaped",
+                                              payload=_tree(_retext(etree.tostring(kit.eds()), "text",
+                                                                            lambda t: "changed")))),
+    "SHEP-208": Case(lambda kit: kit.signed(service_id="ECHO_SIGNED"), reaches_provider=True),
     "SHEP-201": Case(lambda: send_message(service_id="ECHO_SLOW"), delay=2.0, reaches_provider=True),
     "SHEP-202": Case(lambda: send_message(), setup="unreachable"),
     "SHEP-203": Case(lambda: send_message(), provider=lambda raw: (503, b"maintenance"), reaches_provider=True),
@@ -121,9 +238,9 @@ def test_every_catalogue_code_has_an_http_case():
 
 @pytest.mark.parametrize("code", sorted(CATALOGUE))
 @pytest_twisted.ensureDeferred
-async def test_fault_through_http(tmp_path, code):
+async def test_fault_through_http(tmp_path, pki, code):
     case = CASES[code]
-    harness = await start_harness(tmp_path, **case.settings)
+    harness = await start_harness(tmp_path, pki, **case.settings)
     try:
         if case.provider:
             harness.stub.answer = case.provider
@@ -133,12 +250,25 @@ async def test_fault_through_http(tmp_path, code):
             object.__setattr__(provider, "endpoint", f"http://127.0.0.1:{_closed_port()}/gone")
         if case.setup == "broken-store":
             harness.app.env.replay_guard = BrokenReplayGuard()
+        kit = Kit(pki, harness)
+        if case.setup == "clock+10min":
+            harness.app.env.clock = lambda: utc_now() + timedelta(minutes=10)
+        if case.setup == "revoke":
+            issued = pki.cert("revoked", bin=CONSUMER_BIN)
+            if all(c["status"] != "revoked" for c in pki.pki.certificates() if c["serial"] == str(issued.serial)):
+                pki.pki.revoke(issued.serial, "key_compromise")
+        if case.setup == "revocation-down":
+            revocation = harness.app.env.security.validator.revocation
+
+            def unreachable(url, body, timeout):
+                raise OSError("connection refused (test)")
+            revocation.fetch = unreachable
         if case.before:
             first = await harness.send(case.before())
             assert first.ok, first.fault
             harness.stub.received.clear()
 
-        body = case.body()
+        body = case.body(kit) if case.body.__code__.co_argcount else case.body()
         if case.method == "POST":
             status, raw = await harness.post(body, content_type=case.content_type)
         else:

@@ -18,13 +18,12 @@ def _template(kind: str, name: str) -> etree._ElementTree | None:
     return c.load_document(path) if path else None
 
 
-def render(kind: str, name: str, base_url: str) -> bytes | None:
-    """The contract file `name` from wsdl/ or xsd/ as served under `base_url` (e.g. http://host:port)."""
+def render(kind: str, name: str, endpoint: str) -> bytes | None:
+    """The contract file `name` from wsdl/ or xsd/ as served at `endpoint` (e.g. http://host:port/bip-sync/)."""
     template = _template(kind, name)
     if template is None:
         return None
     doc = deepcopy(template)
-    endpoint = f"{base_url}/bip-sync/"
     for el in doc.iter(f"{{{c.XS_NS}}}import", f"{{{c.XS_NS}}}include"):
         location = el.get("schemaLocation")
         if location:

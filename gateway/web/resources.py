@@ -88,23 +88,26 @@ def _write_reply(request: server.Request, reply: Reply) -> None:
 
 
 class SyncChannelResource(resource.Resource):
-    """`/bip-sync/`: POST SendMessage; GET ?wsdl, ?wsdl=<file>, ?xsd=<file>."""
+    """`/bip-sync/` (and the WS-Security addresses): POST SendMessage; GET ?wsdl, ?wsdl=<file>, ?xsd=<file>."""
 
     isLeaf = True
 
-    def __init__(self, channel: SyncChannel, tracker: "InFlight"):
+    def __init__(self, channel: SyncChannel, tracker: "InFlight", *, path: str = "/bip-sync/", wss: bool = False):
         super().__init__()
         self.channel = channel
         self.tracker = tracker
+        self.path = path
+        self.wss = wss
 
     def render_GET(self, request: server.Request):
         # `?wsdl` has no "=", which request.args drops: read the query string itself.
         query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
         args = dict(parse_qsl(query, keep_blank_values=True))
+        endpoint = base_url(request) + self.path
         if "wsdl" in args:
-            document = contract_files.render("wsdl", args["wsdl"] or "SyncChannel-v10.wsdl", base_url(request))
+            document = contract_files.render("wsdl", args["wsdl"] or "SyncChannel-v10.wsdl", endpoint)
         elif "xsd" in args:
-            document = contract_files.render("xsd", args["xsd"], base_url(request))
+            document = contract_files.render("xsd", args["xsd"], endpoint)
         else:
             return self._handle(request)
         if document is None:
@@ -124,7 +127,7 @@ class SyncChannelResource(resource.Resource):
         too_large = getattr(request, "body_too_large", False)
         inbound = Inbound(raw=b"" if too_large else request.content.getvalue(),
                           content_type=request.getHeader("content-type"), body_too_large=too_large,
-                          method=request.method.decode("ascii", "replace"))
+                          method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss)
         deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.send_message(inbound)))
         return _finish(request, deferred, _write_reply)
 
@@ -228,6 +231,22 @@ class HealthResource(resource.Resource):
 
     def render_GET(self, request):
         return _json(request, {"status": "ok", "in_flight": self.tracker.count})
+
+
+class CertificateResource(resource.Resource):
+    """`GET /api/certificate`: the gateway's signing certificate (PEM), to verify its signed answers."""
+
+    isLeaf = True
+
+    def __init__(self, certificate):
+        super().__init__()
+        self.certificate = certificate
+
+    def render_GET(self, request):
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        request.setHeader(b"Content-Type", b"application/x-pem-file")
+        return self.certificate().public_bytes(Encoding.PEM)
 
 
 class MetricsResource(resource.Resource):

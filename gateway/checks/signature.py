@@ -1,0 +1,131 @@
+"""Signatures at every hop: the WS-Security transport signature and the payload EDS (ЭЦП).
+
+Only verified content is processed after `verify_transport_signature`: the context's tree becomes
+the one whose Body the signature was proven to cover.
+"""
+from __future__ import annotations
+
+from lxml import etree
+
+from gateway import contract as c
+from gateway.context import MessageContext
+from gateway.faults import Fault
+from gateway.security import wss, xmldsig
+from gateway.security.algorithms import SignatureError
+from gateway.security.identity import subject_bin
+
+
+def _fault(error: SignatureError) -> Fault:
+    return Fault(error.name, error.detail)
+
+
+def has_security_header(tree: etree._ElementTree) -> bool:
+    header = tree.getroot().find(c.HEADER)
+    return header is not None and header.find(f"{{{c.WSSE_NS}}}Security") is not None
+
+
+def _verify_envelope(ctx: MessageContext) -> None:
+    security = ctx.env.security
+    try:
+        verified = wss.verify_envelope(ctx.raw, policy=security.policy, now=ctx.received_at,
+                                       clock_skew=security.clock_skew, certificates=security.find_certificate)
+    except SignatureError as error:
+        raise _fault(error) from None
+    ctx.tree = verified.tree
+    ctx.signer_cert = verified.certificate
+    ctx.note(f"signed by {verified.certificate.subject.rfc4514_string()} "
+             f"({verified.signature_method.rsplit('#', 1)[-1]})")
+
+
+def verify_transport_signature(ctx: MessageContext) -> None:
+    if ctx.tree.getroot().tag != c.ENVELOPE:
+        return  # check_envelope says what is wrong with it
+    if not has_security_header(ctx.tree):
+        if ctx.wss_endpoint:
+            raise Fault("SIGNATURE_MISSING", "this address (…-wss-…) takes WS-Security signed messages only")
+        ctx.note("unsigned")
+        return
+    _verify_envelope(ctx)
+
+
+def require_transport_signature(ctx: MessageContext) -> None:
+    if ctx.signer_cert is None and ctx.service.require_transport_signature:
+        raise Fault("SIGNATURE_MISSING", f"{ctx.service.id!r} requires a WS-Security signature")
+
+
+def _validate(ctx: MessageContext, cert, what: str) -> None:
+    try:
+        result = ctx.env.security.validator.validate(cert, at=ctx.received_at, what=what)
+    except SignatureError as error:
+        raise _fault(error) from None
+    ctx.note(f"{what}: chain of {len(result.chain)}, {result.revocation}")
+
+
+def validate_certificate(ctx: MessageContext) -> None:
+    if ctx.signer_cert is None:
+        return
+    _validate(ctx, ctx.signer_cert, "transport signature")
+
+
+def _bind(security, participant, cert, what: str) -> None:
+    """A participant signs with its pinned certificate, or with one carrying its BIN (OU=BIN…)."""
+    if participant.certificate is not None:
+        pinned = security.pinned(participant.certificate)
+        if cert != pinned:
+            raise Fault("CERT_NOT_SENDERS", f"{what}: {participant.id!r} is pinned to another certificate")
+        return
+    if participant.bin is None:
+        raise Fault("CERT_NOT_SENDERS", f"{what}: {participant.id!r} has no BIN or certificate in the registry")
+    found = subject_bin(cert)
+    if found != participant.bin:
+        raise Fault("CERT_NOT_SENDERS", f"{what}: certificate BIN {found or 'none'}, "
+                                        f"{participant.id!r} is BIN {participant.bin}")
+
+
+def bind_certificate_to_sender(ctx: MessageContext) -> None:
+    if ctx.signer_cert is not None:
+        _bind(ctx.env.security, ctx.sender, ctx.signer_cert, "transport signature")
+
+
+def payload_document(data: etree._Element) -> bytes:
+    """The signed business document inside `data`, as the signer produced it (see docs/signatures.md)."""
+    children = [el for el in data if isinstance(el.tag, str)]
+    if not children:
+        return (data.text or "").strip().encode("utf-8")
+    document = etree.fromstring(etree.tostring(children[0] if data.get(c.XSI_TYPE) is None else data))
+    # Declarations inherited from the envelope are not part of the signed document.
+    etree.cleanup_namespaces(document)
+    return etree.tostring(document)
+
+
+def verify_payload_signature(ctx: MessageContext) -> None:
+    if not ctx.service.require_payload_signature:
+        return
+    data = ctx.operation.find("request/requestData/data")
+    if data is None:
+        raise Fault("PAYLOAD_SIGNATURE_MISSING", "the request carries no data")
+    try:
+        verified = xmldsig.verify_document(payload_document(data), policy=ctx.env.security.policy)
+    except SignatureError as error:
+        raise _fault(error) from None
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        raise Fault("PAYLOAD_SIGNATURE_MISSING", f"the data holds no signed XML document: {exc}") from None
+    ctx.payload_signer_cert = verified.certificate
+    _validate(ctx, verified.certificate, "payload signature")
+
+
+def verify_provider_signature(ctx: MessageContext) -> None:
+    """The provider's answer: verified when signed, required when the service asks for signatures."""
+    try:
+        if not has_security_header(ctx.tree):
+            if ctx.service.require_transport_signature:
+                raise Fault("SIGNATURE_MISSING", f"{ctx.service.id!r} requires the provider to sign its answer")
+            ctx.note("unsigned")
+            return
+        _verify_envelope(ctx)
+        _validate(ctx, ctx.signer_cert, "provider signature")
+        _bind(ctx.env.security, ctx.env.registry.participant(ctx.service.provider), ctx.signer_cert,
+              "provider signature")
+    except Fault as fault:
+        raise Fault("PROVIDER_SIGNATURE_INVALID", fault.data, sub=fault) from None
+    ctx.operation = next(el for el in ctx.tree.getroot().find(c.BODY) if isinstance(el.tag, str))

@@ -1,0 +1,162 @@
+"""`shep pki init | issue | revoke | list`: the test national CA from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from simulators.pki import profile
+from simulators.pki.ca import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_REASONS, NotInitialised, TestPKI
+
+DEFAULT_P12_PASSWORD = "shep-test"
+
+
+def _pki(args) -> TestPKI:
+    return TestPKI(Path(args.state_dir or "var"))
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"shep pki {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), mode)  # the umask applies to os.open and an existing file keeps its mode
+        out.write(data)
+
+
+def cmd_init(args) -> int:
+    pki = _pki(args)
+    if pki.init(args.base_url):
+        print(f"test PKI created in {pki.dir} (URLs in certificates: {pki.base_url}/pki/...)")
+    else:
+        print(f"test PKI already initialised in {pki.dir} (base URL {pki.base_url}); nothing changed")
+    return 0
+
+
+def cmd_issue(args) -> int:
+    pki = _pki(args)
+    if not pki.initialised():
+        pki.init()
+        print(f"test PKI created in {pki.dir} (base URL {pki.base_url})")
+    try:
+        issued = pki.issue(args.kind, args.alg, args.usage, iin=args.iin, bin=args.bin, surname=args.surname,
+                           name=args.name, patronymic=args.patronymic, org=args.org, birth_date=args.birth_date,
+                           sex=args.sex, valid_days=args.valid_days, expired=args.expired,
+                           not_yet_valid=args.not_yet_valid)
+    except ValueError as exc:
+        return _fail("issue", str(exc))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    password = args.p12_password if args.p12_password is not None else DEFAULT_P12_PASSWORD
+    chain = [pki.issuing_ca(args.alg), pki.root()]
+    p12 = pkcs12.serialize_key_and_certificates(
+        str(issued.serial).encode(), issued.key, issued.cert, chain,
+        serialization.BestAvailableEncryption(password.encode("utf-8")))
+    _write(out / "key.pem", issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()), 0o600)
+    _write(out / "cert.pem", issued.cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(out / "cert.p12", p12, 0o600)
+    record = next(r for r in pki.certificates() if r["serial"] == str(issued.serial))
+    subject = record["subject"]
+    print(f"serial   {issued.serial}")
+    print(f"subject  {subject['cn']}  IIN {subject['iin']}" + (f"  BIN {subject['bin']}  {subject['org']}"
+                                                                 if subject["bin"] else ""))
+    print(f"valid    {record['not_before']} .. {record['not_after']}  ({args.kind}, {args.alg}, {args.usage})")
+    print(f"files    {out / 'key.pem'}, {out / 'cert.pem'}, {out / 'cert.p12'}")
+    if args.p12_password is None:
+        print(f"p12 password: {DEFAULT_P12_PASSWORD} (default)")
+    return 0
+
+
+def cmd_revoke(args) -> int:
+    try:
+        record = _pki(args).revoke(args.serial, args.reason)
+    except KeyError as exc:
+        return _fail("revoke", exc.args[0])
+    except ValueError as exc:
+        return _fail("revoke", str(exc))
+    print(f"revoked  {record['serial']} ({record['subject']['cn']}) at {record['revoked_at']}, "
+          f"reason {record['reason']}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    records = _pki(args).certificates()
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+        return 0
+    for r in records:
+        subject = r["subject"]
+        ids = " ".join(f"{k.upper()} {subject[k]}" for k in ("iin", "bin") if subject.get(k))
+        revoked = f" ({r['reason']}, {r['revoked_at']})" if r["status"] == "revoked" else ""
+        print(f"{r['serial']}  {r['kind']:<12} {r['alg']:<3} {r['usage'] or '-':<4} {r['status']}{revoked}  "
+              f"until {r['not_after']}  {subject['cn']}  {ids}  issuer {r['issuer']}")
+    print(f"{len(records)} certificate(s)")
+    return 0
+
+
+def _guarded(func: Callable, command: str) -> Callable:
+    """One line on stderr and exit status 2 for the errors a user can cause, never a traceback."""
+
+    def run(args) -> int:
+        try:
+            return func(args)
+        except NotInitialised as exc:
+            return _fail(command, str(exc))
+        except OSError as exc:  # an unwritable state or output directory
+            return _fail(command, f"{exc.strerror}: {exc.filename}")
+    return run
+
+
+def register(subparsers, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add `pki` and its sub-commands to the `shep` parser; `common` adds --config/--state-dir/--store-url."""
+    pki = subparsers.add_parser("pki", help="the test national CA (НУЦ РК / ҰКО): certificates, CRL, OCSP")
+    sub = pki.add_subparsers(dest="pki_command", required=True)
+
+    init = sub.add_parser("init", help="create the root, issuing CAs, OCSP responders and gateway certificate once")
+    common(init)
+    init.add_argument("--base-url", default=DEFAULT_BASE_URL,
+                      help=f"where the gateway serves /pki, written into CRL DP and AIA (default {DEFAULT_BASE_URL})")
+    init.set_defaults(func=_guarded(cmd_init, "init"))
+
+    issue = sub.add_parser("issue", help="issue a certificate (initialises the PKI first if needed)")
+    common(issue)
+    issue.add_argument("--kind", required=True, choices=list(profile.KINDS))
+    issue.add_argument("--alg", required=True, choices=list(ALGORITHMS))
+    issue.add_argument("--usage", required=True, choices=list(profile.USAGES))
+    issue.add_argument("--iin", help="12 digits with a valid check digit (default: generated)")
+    issue.add_argument("--bin", help="12 digits with a valid check digit (default: generated)")
+    issue.add_argument("--surname")
+    issue.add_argument("--name", help="given name")
+    issue.add_argument("--patronymic")
+    issue.add_argument("--org", help="organisation name (employee, organization, gateway)")
+    issue.add_argument("--birth-date", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    issue.add_argument("--sex", choices=["M", "F"])
+    validity = issue.add_mutually_exclusive_group()
+    validity.add_argument("--valid-days", type=int, default=365)
+    validity.add_argument("--expired", action="store_true", help="validity entirely in the past")
+    validity.add_argument("--not-yet-valid", action="store_true", help="validity starting tomorrow")
+    issue.add_argument("--out", required=True, help="directory for key.pem, cert.pem and cert.p12")
+    issue.add_argument("--p12-password", help=f"password of cert.p12 (default {DEFAULT_P12_PASSWORD})")
+    issue.set_defaults(func=_guarded(cmd_issue, "issue"))
+
+    revoke = sub.add_parser("revoke", help="revoke a certificate by its serial number")
+    common(revoke)
+    revoke.add_argument("--serial", required=True, help="decimal serial number (see `shep pki list`)")
+    revoke.add_argument("--reason", default="unspecified", choices=REVOCATION_REASONS)
+    revoke.set_defaults(func=_guarded(cmd_revoke, "revoke"))
+
+    listing = sub.add_parser("list", help="the issued certificates and their status")
+    common(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=_guarded(cmd_list, "list"))
