@@ -198,7 +198,18 @@ def verify_reply_signature(raw: bytes, gateway_cert) -> str:
     if verified.certificate != gateway_cert:
         from gateway.security.algorithms import SignatureError
         raise SignatureError("SIGNATURE_MALFORMED", "the answer is signed by another certificate")
-    return verified.certificate.subject.rfc4514_string()
+    return _who(verified.certificate)
+
+
+def _who(cert) -> str:
+    """A certificate as people read it: CN, and the IIN / BIN from the subject."""
+    from cryptography.x509.oid import NameOID
+
+    from gateway.security.identity import subject_bin, subject_iin
+
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    ids = [f"{label} {value}" for label, value in (("IIN", subject_iin(cert)), ("BIN", subject_bin(cert))) if value]
+    return f"{names[0].value if names else cert.subject.rfc4514_string()} ({', '.join(ids) or 'no IIN/BIN'})"
 
 
 def fetch(url: str, timeout: float = 30) -> bytes:

@@ -184,3 +184,14 @@ async def test_zeep_signed_round_trip(harness, pki):
     response = await threads.deferToThread(call)
     assert response.responseInfo.status.code == "SCSS001"
     assert signer.verified and "161140016747" in signer.verified[0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_present_payload_signature_is_verified_even_when_not_required(harness, pki):
+    person = pki.cert("person-eds", kind="person")
+    signed_payload = client.sign_payload(echo_request("original"), person.key, person.cert)
+    assert (await harness.send(send_message(style="escaped", payload=signed_payload))).ok
+    signed_payload.find("text").text = "altered"
+    reply = await harness.send(send_message(style="escaped", payload=signed_payload))
+    assert reply.fault["errorCode"] == "SHEP-198"
+    assert len(harness.stub.received) == 1

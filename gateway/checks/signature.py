@@ -98,18 +98,31 @@ def payload_document(data: etree._Element) -> bytes:
     return etree.tostring(document)
 
 
-def verify_payload_signature(ctx: MessageContext) -> None:
-    if not ctx.service.require_payload_signature:
-        return
-    data = ctx.operation.find("request/requestData/data")
+def _signed_document(data: etree._Element | None) -> bytes | None:
+    """The document in `data` when it ends with a ds:Signature; None when there is none."""
     if data is None:
-        raise Fault("PAYLOAD_SIGNATURE_MISSING", "the request carries no data")
+        return None
     try:
-        verified = xmldsig.verify_document(payload_document(data), policy=ctx.env.security.policy)
+        document = payload_document(data)
+        root = c.PARSER.parse(document).getroot()
+    except (ValueError, etree.XMLSyntaxError):
+        return None
+    elements = [el for el in root if isinstance(el.tag, str)]
+    return document if elements and elements[-1].tag == f"{{{c.DS_NS}}}Signature" else None
+
+
+def verify_payload_signature(ctx: MessageContext) -> None:
+    """Verified whenever present; required when the service says so."""
+    document = _signed_document(ctx.operation.find("request/requestData/data"))
+    if document is None:
+        if ctx.service.require_payload_signature:
+            raise Fault("PAYLOAD_SIGNATURE_MISSING", f"{ctx.service.id!r} requires a signed business document")
+        ctx.note("unsigned")
+        return
+    try:
+        verified = xmldsig.verify_document(document, policy=ctx.env.security.policy)
     except SignatureError as error:
         raise _fault(error) from None
-    except (ValueError, etree.XMLSyntaxError) as exc:
-        raise Fault("PAYLOAD_SIGNATURE_MISSING", f"the data holds no signed XML document: {exc}") from None
     ctx.payload_signer_cert = verified.certificate
     _validate(ctx, verified.certificate, "payload signature")
 
