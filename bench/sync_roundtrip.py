@@ -1,12 +1,14 @@
 """SendMessage round trips through the gateway to the demo provider, and /health latency under that load.
 
-    .venv/bin/python bench/sync_roundtrip.py [--requests 2000] [--clients 8] [--seconds 60]
+    .venv/bin/python bench/sync_roundtrip.py [--requests 2000] [--clients 8] [--seconds 60] [--signed]
 
 Starts `shep serve` on a free loopback port with a throw-away state directory, sends at most
 --requests messages from --clients threads (persistent HTTP/1.1 connections), stops after
 --seconds whatever happens, and prints throughput and latency percentiles. Every message goes
 through the whole pipeline twice (request and answer hop), the journal (4 records with bytes) and
-the demo provider behind the same process.
+the demo provider behind the same process. With --signed, each request is WS-Security signed
+(RSA) and goes to /bip-sync-wss-gost/: the gateway verifies it (certificate chain, OCSP with its
+cache, BIN binding), signs the forward and signs the answer.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.client import build_send_message  # noqa: E402
+from gateway.client import build_send_message, load_credentials, sign_request  # noqa: E402
 from lxml import etree  # noqa: E402
 
 ECHO_NS = "urn:shep-emulator:demo:echo"
@@ -50,23 +52,41 @@ def start_server(state_dir: str) -> tuple[subprocess.Popen, int]:
     raise SystemExit("the server did not start within 30 s")
 
 
+def issue_credentials(state_dir: str):
+    """An organisation SIGN certificate for demo-consumer (BIN from the default config), from the server's PKI."""
+    out = Path(state_dir) / "consumer"
+    subprocess.run([str(ROOT / ".venv" / "bin" / "shep"), "pki", "issue", "--state-dir", state_dir,
+                    "--kind", "organization", "--alg", "rsa", "--usage", "sign", "--bin", "230540004989",
+                    "--out", str(out)], check=True, capture_output=True, timeout=60)
+    return load_credentials(cert=str(out / "cert.pem"), key=str(out / "key.pem"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--signed", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as state_dir:
         proc, port = start_server(state_dir)
         try:
-            run(port, args)
+            credentials = issue_credentials(state_dir) if args.signed else None
+            run(port, args, credentials)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
 
-def run(port: int, args) -> None:
+def run(port: int, args, credentials) -> None:
+    path = "/bip-sync-wss-gost/" if credentials else "/bip-sync/"
+
+    def message() -> bytes:
+        body = build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer",
+                                  password="demo-consumer-pass", payload=payload())
+        return sign_request(body, *credentials) if credentials else body
+
     latencies: list[float] = []
     faults = 0
     remaining = [args.requests]
@@ -84,10 +104,9 @@ def run(port: int, args) -> None:
         nonlocal faults
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while take():
-            body = build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer",
-                                      password="demo-consumer-pass", payload=payload())
+            body = message()
             start = time.perf_counter()
-            conn.request("POST", "/bip-sync/", body, {"Content-Type": "text/xml; charset=utf-8"})
+            conn.request("POST", path, body, {"Content-Type": "text/xml; charset=utf-8"})
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - start
@@ -111,10 +130,11 @@ def run(port: int, args) -> None:
 
     # Warm-up: the first password check pays the full PBKDF2 cost, later ones hit the cache.
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/bip-sync/", build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer",
-                                                          password="demo-consumer-pass", payload=payload()),
-                 {"Content-Type": "text/xml; charset=utf-8"})
-    conn.getresponse().read()
+    conn.request("POST", path, message(), {"Content-Type": "text/xml; charset=utf-8"})
+    warm = conn.getresponse()
+    if warm.status != 200:
+        raise SystemExit(f"warm-up refused: HTTP {warm.status}: {warm.read()[:500]!r}")
+    warm.read()
     conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(args.clients)]
@@ -132,8 +152,8 @@ def run(port: int, args) -> None:
     def pct(values: list[float], p: float) -> float:
         return statistics.quantiles(values, n=100)[p - 1] * 1000 if len(values) > 1 else float("nan")
 
-    print(f"round trips: {len(latencies)} in {wall:.2f} s = {len(latencies) / wall:.0f}/s "
-          f"({args.clients} clients, non-200: {faults})")
+    print(f"round trips{' (signed)' if credentials else ''}: {len(latencies)} in {wall:.2f} s = "
+          f"{len(latencies) / wall:.0f}/s ({args.clients} clients, non-200: {faults})")
     print(f"latency ms: p50 {pct(latencies, 50):.1f}  p90 {pct(latencies, 90):.1f}  p99 {pct(latencies, 99):.1f}")
     print(f"/health under load ms: p50 {pct(health, 50):.1f}  p90 {pct(health, 90):.1f}  max {max(health) * 1000:.1f}")
 
