@@ -11,9 +11,11 @@ from lxml import etree
 from gateway.config import GatewaySettings
 from gateway.passwords import PasswordVerifier
 from gateway.registry import Participant, Service, ServiceRegistry
+from gateway.shapes import SYNC_SHAPES
 
 if TYPE_CHECKING:
     from gateway.checks.payload import PayloadSchemas
+    from gateway.shapes import Shape
     from gateway.security.trust import GatewaySecurity
 
 
@@ -46,14 +48,15 @@ class Environment:
 
 @dataclass
 class MessageInfo:
-    """requestInfo as read from a schema-valid SendMessage."""
-    message_id: str
+    """The ids, sender and date of a schema-valid request, read through its Shape."""
+    message_id: str | None
     correlation_id: str | None
-    service_id: str
-    message_date: str
+    service_id: str | None
+    message_date: str | None
     route_id: str | None
-    sender_id: str
+    sender_id: str | None
     password: str | None
+    message_type: str | None = None
 
 
 @dataclass
@@ -67,6 +70,9 @@ class MessageContext:
     session_id: str = field(default_factory=lambda: "{%s}" % uuid.uuid4())
     tree: etree._ElementTree | None = None
     operation: etree._Element | None = None  # the single child of soap:Body
+    # The operations this address serves (the SyncChannel unless the channel says otherwise).
+    shapes: "dict[str, Shape]" = field(default_factory=lambda: SYNC_SHAPES)
+    shape: "Shape | None" = None  # the operation found (or expected, on the answer hop)
     info: MessageInfo | None = None
     sender: Participant | None = None
     service: Service | None = None

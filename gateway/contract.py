@@ -20,6 +20,9 @@ SYNC_REQ_NS = "http://bip.bee.kz/SyncChannel/v10/Types/Request"
 SYNC_RESP_NS = "http://bip.bee.kz/SyncChannel/v10/Types/Response"
 SYNC_IFACE_NS = "http://bip.bee.kz/SyncChannel/v10/Interfaces"
 COMMON_NS = "http://bip.bee.kz/common/v10/Types"
+ASYNC_NS = "http://bip.bee.kz/AsyncChannel/v10/Types"
+ASYNC_TYPES_NS = "http://bip.bee.kz/AsyncChannel/v10/ITypes"
+ASYNC_CLIENT_NS = "http://bip.bee.kz/AsyncChannel/v10/Types/Client"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -51,6 +54,8 @@ WSDL_DIR = _ROOT / "wsdl"
 XSD_DIR = _ROOT / "xsd"
 SYNC_WSDL = "SyncChannel-v10.wsdl"
 SYNC_DRIVER_XSD = "shep-sync.xsd"
+ASYNC_WSDL = "AsyncChannel-v10.wsdl"
+ASYNC_DRIVER_XSD = "shep-async.xsd"
 
 
 _DOCTYPE_PROLOG = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?(?:\s*<!--.*?-->)*\s*<!DOCTYPE", re.S)
@@ -116,6 +121,12 @@ def load_schema(path: Path) -> etree.XMLSchema:
 def sync_schema() -> etree.XMLSchema:
     """The envelope + SyncChannel + WS-Security schemas, as one set (xsd/shep-sync.xsd)."""
     return load_schema(XSD_DIR / SYNC_DRIVER_XSD)
+
+
+@lru_cache(maxsize=1)
+def async_schema() -> etree.XMLSchema:
+    """The envelope + AsyncChannel (gateway and push client) + WS-Security schemas (xsd/shep-async.xsd)."""
+    return load_schema(XSD_DIR / ASYNC_DRIVER_XSD)
 
 
 def contract_file(kind: str, name: str) -> Path | None:

@@ -27,15 +27,15 @@ def _error_info(parent: etree._Element, tag: str, fault: Fault, session_id: str 
     return info
 
 
-def fault_envelope(fault: Fault, session_id: str | None) -> bytes:
-    """soap:Fault with the catalogue entry in detail/SendMessageFault1_SendMessageFault (ErrorInfo)."""
+def fault_envelope(fault: Fault, session_id: str | None, element: str = c.SYNC_FAULT) -> bytes:
+    """soap:Fault with the catalogue entry in detail/<the operation's fault element> (ErrorInfo)."""
     envelope = etree.Element(c.ENVELOPE, nsmap=NSMAP)
     body = etree.SubElement(envelope, c.BODY)
     soap_fault = etree.SubElement(body, c.FAULT)
     etree.SubElement(soap_fault, "faultcode").text = f"soap:{fault.spec.soap_faultcode}"
     etree.SubElement(soap_fault, "faultstring").text = f"{fault.code}: {fault.spec.en}"
     detail = etree.SubElement(soap_fault, "detail")
-    _error_info(detail, c.SYNC_FAULT, fault, session_id)
+    _error_info(detail, element, fault, session_id)
     return serialize(envelope)
 
 
@@ -53,9 +53,9 @@ def drop_transport_signature(tree: etree._ElementTree) -> None:
             header.remove(security)
 
 
-def prepare_forward(operation: etree._Element, session_id: str) -> None:
+def prepare_forward(operation: etree._Element, info_path: str, session_id: str) -> None:
     """The request as the provider sees it: the gateway's sessionId set, the caller's password removed."""
-    info = operation.find("request/requestInfo")
+    info = operation.find(info_path)
     sender = info.find("sender")
     for password in sender.findall("password"):
         sender.remove(password)
@@ -63,11 +63,11 @@ def prepare_forward(operation: etree._Element, session_id: str) -> None:
     _set_last(info, "sessionId", session_id)
 
 
-def stamp_answer(operation: etree._Element, session_id: str) -> None:
+def stamp_answer(operation: etree._Element, info_path: str, fault_element: str, session_id: str) -> None:
     """Set the gateway's sessionId in the provider's response or fault before it goes back."""
     if operation.tag == c.FAULT:
-        info = operation.find(f"detail/{c.SYNC_FAULT}")
+        info = operation.find(f"detail/{fault_element}")
         if info is not None:
             _set_last(info, "sessionId", session_id)
         return
-    _set_last(operation.find("response/responseInfo"), "sessionId", session_id)
+    _set_last(operation.find(info_path), "sessionId", session_id)

@@ -18,6 +18,7 @@ from gateway.logs import message_logger
 from gateway.metrics import Metrics
 from gateway.pipeline import REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
 from gateway.security.wss import sign_envelope
+from gateway.shapes import SYNC_SEND, SYNC_SHAPES
 from gateway.soap import drop_transport_signature, fault_envelope, prepare_forward, serialize, stamp_answer
 
 GATEWAY = "gateway"
@@ -54,7 +55,7 @@ class SyncChannel:
         start = time.perf_counter()
         ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method,
                              content_type=inbound.content_type, body_too_large=inbound.body_too_large,
-                             wss_endpoint=inbound.wss_endpoint, received_at=self.env.clock())
+                             wss_endpoint=inbound.wss_endpoint, received_at=self.env.clock(), shapes=SYNC_SHAPES)
         log = message_logger("shep.sync", ctx.session_id)
         try:
             accepted = await self.run_in_pool(self._accept, ctx)
@@ -87,7 +88,7 @@ class SyncChannel:
             return self._refuse(ctx, fault, [self._entry("request-in", ctx, fault=fault)])
         finally:
             self.metrics.hop_seconds.labels("request-in").observe(time.perf_counter() - start)
-        prepare_forward(ctx.operation, ctx.session_id)
+        prepare_forward(ctx.operation, ctx.shape.info, ctx.session_id)
         outgoing = self._outgoing(ctx, ctx.tree)
         # Durable before it leaves: the accepted request and what is sent to the provider.
         self.journal.append_many([
@@ -117,7 +118,7 @@ class SyncChannel:
                         started: datetime) -> MessageContext:
         return MessageContext(env=self.env, raw=raw, received_at=started, session_id=ctx.session_id,
                               info=ctx.info, sender=ctx.sender, service=ctx.service, http_status=status,
-                              wss_endpoint=ctx.wss_endpoint)
+                              wss_endpoint=ctx.wss_endpoint, shape=SYNC_SEND)
 
     def _provider_failed(self, ctx: MessageContext, fault: Fault, started: datetime) -> Reply:
         answer_ctx = self._answer_context(ctx, b"", None, started)
@@ -136,7 +137,7 @@ class SyncChannel:
             return self._refuse(ctx, fault, [self._answer_entry(answer_ctx, fault)])
         finally:
             self.metrics.hop_seconds.labels("response-in").observe(time.perf_counter() - start)
-        stamp_answer(answer_ctx.operation, ctx.session_id)
+        stamp_answer(answer_ctx.operation, SYNC_SEND.answer_info, SYNC_SEND.fault, ctx.session_id)
         reply = Reply(500 if answer_ctx.is_fault else 200, self._outgoing(ctx, answer_ctx.tree),
                       "provider-fault" if answer_ctx.is_fault else None)
         self.journal.append_many([

@@ -19,6 +19,7 @@ from gateway.checks.schema import validate_request_schema
 from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
 from gateway.checks.service import lookup_service
 from gateway.config import GatewaySettings
+from gateway.shapes import SYNC_SEND
 from gateway.context import Environment, MessageContext
 from gateway.faults import Fault
 from gateway.passwords import PasswordVerifier
@@ -532,7 +533,7 @@ def test_service_without_payload_schema_passes_without_data():
 
 def answer_ctx(status: int, raw: bytes) -> MessageContext:
     env = make_env()
-    return MessageContext(env=env, raw=raw, http_status=status, service=env.registry.service("ECHO"))
+    return MessageContext(env=env, raw=raw, http_status=status, service=env.registry.service("ECHO"), shape=SYNC_SEND)
 
 
 def response(**overrides) -> bytes:

@@ -8,6 +8,7 @@ from gateway import client
 from gateway import contract as c
 from gateway.checks.payload import PayloadSchemas
 from gateway.faults import Fault
+from gateway.shapes import SYNC_SEND
 from gateway.soap import fault_envelope, prepare_forward, serialize, stamp_answer
 from tests.conftest import ECHO_NS, ECHO_XSD, PASSWORD, echo_request, echo_response, send_message
 
@@ -76,7 +77,7 @@ def test_fault_envelope_faultcode(name, faultcode):
 
 def test_prepare_forward_removes_password_and_sets_session_last():
     tree = etree.ElementTree(etree.fromstring(send_message(properties={"a": "1", "b": "2"})))
-    prepare_forward(operation(tree), SESSION)
+    prepare_forward(operation(tree), SYNC_SEND.info, SESSION)
     info = operation(tree).find("request/requestInfo")
     assert info.find("sender/password") is None
     assert PASSWORD.encode() not in serialize(tree)
@@ -87,8 +88,8 @@ def test_prepare_forward_removes_password_and_sets_session_last():
 
 def test_prepare_forward_replaces_an_earlier_session():
     tree = etree.ElementTree(etree.fromstring(send_message()))
-    prepare_forward(operation(tree), OTHER_SESSION)
-    prepare_forward(operation(tree), SESSION)
+    prepare_forward(operation(tree), SYNC_SEND.info, OTHER_SESSION)
+    prepare_forward(operation(tree), SYNC_SEND.info, SESSION)
     assert operation(tree).find("request/requestInfo").findall("sessionId")[0].text == SESSION
     assert len(operation(tree).findall("request/requestInfo/sessionId")) == 1
     assert_valid(tree)
@@ -98,7 +99,7 @@ def test_prepare_forward_replaces_an_earlier_session():
 def test_stamp_answer_on_a_response(provider_session):
     tree = etree.ElementTree(etree.fromstring(client.build_send_message_response(
         message_id="p-1", correlation_id="m-1", session_id=provider_session, payload=echo_response())))
-    stamp_answer(operation(tree), SESSION)
+    stamp_answer(operation(tree), SYNC_SEND.answer_info, SYNC_SEND.fault, SESSION)
     info = operation(tree).find("response/responseInfo")
     assert info[-1].tag == "sessionId" and info[-1].text == SESSION
     assert len(info.findall("sessionId")) == 1
@@ -109,7 +110,7 @@ def test_stamp_answer_on_a_response(provider_session):
 def test_stamp_answer_on_a_fault(provider_session):
     tree = etree.ElementTree(etree.fromstring(fault_envelope(
         Fault("PROVIDER_TIMEOUT", sub=Fault("INTERNAL_ERROR")), provider_session)))
-    stamp_answer(operation(tree), SESSION)
+    stamp_answer(operation(tree), SYNC_SEND.answer_info, SYNC_SEND.fault, SESSION)
     info = operation(tree).find(f"detail/{c.SYNC_FAULT}")
     assert info[-1].tag == "sessionId" and info[-1].text == SESSION
     assert len(info.findall("sessionId")) == 1 and info.find("subError/sessionId") is None
@@ -120,7 +121,7 @@ def test_stamp_answer_leaves_a_fault_without_detail_alone():
     raw = (f'<soap:Envelope xmlns:soap="{c.SOAP_NS}"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode>'
            '<faultstring>boom</faultstring></soap:Fault></soap:Body></soap:Envelope>').encode()
     tree = etree.ElementTree(etree.fromstring(raw))
-    stamp_answer(operation(tree), SESSION)
+    stamp_answer(operation(tree), SYNC_SEND.answer_info, SYNC_SEND.fault, SESSION)
     assert SESSION.encode() not in serialize(tree)
 
 

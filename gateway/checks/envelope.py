@@ -71,8 +71,10 @@ def check_envelope(ctx: MessageContext) -> None:
         must = block.get(c.MUST_UNDERSTAND)
         if must in ("1", "true") and etree.QName(block).namespace not in c.UNDERSTOOD_HEADERS:
             raise Fault("SOAP_MUST_UNDERSTAND", f"header {block.tag}")
-    if ctx.operation.tag != c.SEND_MESSAGE:
-        raise Fault("UNKNOWN_OPERATION", f"soap:Body holds {ctx.operation.tag}")
+    ctx.shape = ctx.shapes.get(ctx.operation.tag)
+    if ctx.shape is None:
+        served = ", ".join(etree.QName(tag).localname for tag in ctx.shapes)
+        raise Fault("UNKNOWN_OPERATION", f"soap:Body holds {ctx.operation.tag}; this address serves {served}")
 
 
 def tolerate_client_variations(ctx: MessageContext) -> None:
@@ -80,10 +82,7 @@ def tolerate_client_variations(ctx: MessageContext) -> None:
     body = ctx.tree.getroot().find(c.BODY)
     if body.get("Id") is not None:
         ctx.deviate("plain Id attribute on soap:Body (wsu:Id expected)")
-    request = ctx.operation.find("request")
-    if request is None:
-        return
-    info = request.find("requestInfo")
+    info = ctx.operation.find(ctx.shape.info) if ctx.shape.info else None
     if info is not None:
         for name in _EMPTY_OPTIONALS:
             for el in info.findall(name):
@@ -97,7 +96,7 @@ def tolerate_client_variations(ctx: MessageContext) -> None:
                 ctx.note(f"client sessionId {value} replaced by the gateway's")
             else:
                 ctx.deviate(f"client sessionId {value!r} is not a braced GUID; replaced by the gateway's")
-    data_parent = request.find("requestData")
+    data_parent = ctx.operation.find(ctx.shape.data.rsplit("/", 1)[0]) if ctx.shape.data else None
     if data_parent is not None:
         for el in data_parent:
             if isinstance(el.tag, str) and etree.QName(el).localname == "data" and etree.QName(el).namespace:
@@ -128,8 +127,9 @@ def check_provider_envelope(ctx: MessageContext) -> None:
     if op.tag == c.FAULT:
         ctx.is_fault = True
         ctx.note("the provider answered with a SOAP fault")
-    elif op.tag != c.SEND_MESSAGE_RESPONSE or ctx.http_status == 500:
-        raise _not_soap(ctx, f"soap:Body holds {op.tag}, not SendMessageResponse or soap:Fault")
+    elif op.tag != ctx.shape.answer or ctx.http_status == 500:
+        raise _not_soap(ctx, f"soap:Body holds {op.tag}, not {etree.QName(ctx.shape.answer).localname} "
+                             "or soap:Fault")
 
 
 def check_provider_status(ctx: MessageContext) -> None:

@@ -93,7 +93,7 @@ def validate_request_payload(ctx: MessageContext) -> None:
     if ctx.service.payload_schema is None:
         ctx.note("the service declares no payload schema")
         return
-    data = ctx.operation.find("request/requestData/data")
+    data = ctx.operation.find(ctx.shape.data)
     if data is None:
         raise Fault("PAYLOAD_MISSING", f"{ctx.service.id!r} declares {ctx.service.payload_schema.name}")
     errors = ctx.env.payload_schemas.get(ctx.service.payload_schema).errors(data)
@@ -102,9 +102,9 @@ def validate_request_payload(ctx: MessageContext) -> None:
 
 
 def validate_response_payload(ctx: MessageContext) -> None:
-    if ctx.is_fault or ctx.service.payload_schema is None:
+    if ctx.is_fault or ctx.service.payload_schema is None or ctx.shape.answer_data is None:
         return
-    data = ctx.operation.find("response/responseData/data")
+    data = ctx.operation.find(ctx.shape.answer_data)
     if data is None:
         ctx.note("the response carries no data")
         return

@@ -1,11 +1,10 @@
-"""Validation against the ShEP contract schemas (xsd/shep-sync.xsd), and reading requestInfo."""
+"""Validation against the ShEP contract schemas (xsd/shep-sync.xsd, xsd/shep-async.xsd), and reading the ids."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 from lxml import etree
 
-from gateway import contract as c
 from gateway.context import MessageContext, MessageInfo
 from gateway.faults import Fault
 
@@ -21,10 +20,10 @@ def schema_errors(schema: etree.XMLSchema, doc) -> str | None:
 
 
 @contextmanager
-def _payload_set_aside(ctx: MessageContext, path: str):
+def _payload_set_aside(ctx: MessageContext, path: str | None):
     """The payload is the service's business (validate_*_payload): the ShEP schema sees an empty `data`,
     so an xsi:type from the service's namespace is not an error of the envelope."""
-    data = ctx.operation.find(path)
+    data = ctx.operation.find(path) if path else None
     if data is None:
         yield
         return
@@ -36,14 +35,22 @@ def _payload_set_aside(ctx: MessageContext, path: str):
         parent.replace(placeholder, data)
 
 
+def _nil(element: etree._Element | None) -> bool:
+    return element is None or not any(isinstance(child.tag, str) for child in element)
+
+
 def validate_request_schema(ctx: MessageContext) -> None:
-    with _payload_set_aside(ctx, "request/requestData/data"):
-        errors = schema_errors(c.sync_schema(), ctx.tree)
+    with _payload_set_aside(ctx, ctx.shape.data):
+        errors = schema_errors(ctx.shape.schema(), ctx.tree)
     if errors:
         raise Fault("SCHEMA_INVALID", errors)
-    # `request` is nillable in the contract, but a SendMessage without requestInfo cannot be routed.
-    if ctx.operation.find("request/requestInfo") is None:
-        raise Fault("SCHEMA_INVALID", "request is nil: requestInfo is required")
+    # `request` is nillable in the contract, but a nil request cannot be routed.
+    if _nil(ctx.operation.find("request")):
+        raise Fault("SCHEMA_INVALID", f"the request of {ctx.shape.name} is nil or empty")
+
+
+_INFO_FIELDS = ("message_id", "correlation_id", "service_id", "message_date", "route_id", "sender_id", "password",
+                "message_type")
 
 
 def _text(parent: etree._Element, path: str) -> str | None:
@@ -52,23 +59,17 @@ def _text(parent: etree._Element, path: str) -> str | None:
 
 
 def read_request_info(ctx: MessageContext) -> None:
-    info = ctx.operation.find("request/requestInfo")
-    ctx.info = MessageInfo(
-        message_id=_text(info, "messageId") or "",
-        correlation_id=_text(info, "correlationId"),
-        service_id=_text(info, "serviceId") or "",
-        message_date=_text(info, "messageDate") or "",
-        route_id=_text(info, "routeId"),
-        sender_id=_text(info, "sender/senderId") or "",
-        password=_text(info, "sender/password"),
-    )
-    ctx.note(f"{ctx.info.sender_id} → {ctx.info.service_id}, messageId {ctx.info.message_id}")
+    paths = ctx.shape.fields
+    ctx.info = MessageInfo(**{name: _text(ctx.operation, path) for name, path in paths.items()},
+                           **{name: None for name in _INFO_FIELDS if name not in paths})
+    ctx.note(f"{ctx.shape.name}: {ctx.info.sender_id} → {ctx.info.service_id or '-'}, "
+             f"messageId {ctx.info.message_id or '-'}")
 
 
 def validate_response_schema(ctx: MessageContext) -> None:
-    with _payload_set_aside(ctx, "response/responseData/data"):
-        errors = schema_errors(c.sync_schema(), ctx.tree)
+    with _payload_set_aside(ctx, ctx.shape.answer_data):
+        errors = schema_errors(ctx.shape.schema(), ctx.tree)
     if errors:
         raise Fault("PROVIDER_RESPONSE_INVALID", errors)
-    if not ctx.is_fault and ctx.operation.find("response/responseInfo") is None:
-        raise Fault("PROVIDER_RESPONSE_INVALID", "response is nil: responseInfo is required")
+    if not ctx.is_fault and _nil(ctx.operation.find("response")):
+        raise Fault("PROVIDER_RESPONSE_INVALID", "the response is nil or empty")

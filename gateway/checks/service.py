@@ -13,6 +13,7 @@ def lookup_service(ctx: MessageContext) -> None:
     route = ctx.info.route_id
     if route and route not in service.routes:
         raise Fault("ROUTE_UNKNOWN", f"routeId {route!r} for {service_id!r}")
-    if service.channel != "sync":
-        raise Fault("CHANNEL_MISMATCH", f"{service_id!r} is an {service.channel} service")
+    if service.channel != ctx.shape.channel:
+        raise Fault("CHANNEL_MISMATCH", f"{service_id!r} is a {service.channel} service, "
+                                        f"called on the {ctx.shape.channel} channel")
     ctx.service = service

@@ -113,7 +113,7 @@ def _signed_document(data: etree._Element | None) -> bytes | None:
 
 def verify_payload_signature(ctx: MessageContext) -> None:
     """Verified whenever present; required when the service says so."""
-    document = _signed_document(ctx.operation.find("request/requestData/data"))
+    document = _signed_document(ctx.operation.find(ctx.shape.data))
     if document is None:
         if ctx.service.require_payload_signature:
             raise Fault("PAYLOAD_SIGNATURE_MISSING", f"{ctx.service.id!r} requires a signed business document")
