@@ -64,13 +64,18 @@ class Journal:
         if not entries:
             return []
         with self.store.exclusive() as conn:
-            seq, prev_hash = _head(conn)
-            rows = []
-            for entry in entries:
-                seq += 1
-                row = self._row(entry, seq, prev_hash)
-                prev_hash = row["hash"]
-                rows.append(row)
+            return self.append_in(conn, entries)
+
+    def append_in(self, conn, entries: list[JournalEntry]) -> list[int]:
+        """Record hops inside the caller's `store.exclusive()` transaction (with the state they describe)."""
+        seq, prev_hash = _head(conn)
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = self._row(entry, seq, prev_hash)
+            prev_hash = row["hash"]
+            rows.append(row)
+        if rows:
             conn.execute(journal.insert(), rows)
             head = {"seq": seq, "hash": prev_hash}
             if conn.execute(journal_head.update().values(head)).rowcount == 0:

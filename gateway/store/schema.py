@@ -98,3 +98,32 @@ journal_head = Table(
     Column("hash", String(64), nullable=False),
     CheckConstraint("id = 1", name="journal_head_single_row"),
 )
+
+# AsyncChannel store-and-forward: one row per message the gateway accepted, until it is delivered
+# (or given up). `message` holds the AsyncMessage exactly as it will be delivered.
+async_messages = Table(
+    "async_messages",
+    metadata,
+    Column("message_id", String, primary_key=True),
+    Column("correlation_id", String, nullable=False),
+    Column("service_id", String, nullable=False),
+    Column("message_type", String, nullable=False),
+    Column("sender_id", String, nullable=False),
+    Column("recipient_id", String, nullable=False),
+    Column("delivery", String, nullable=False),  # push | pull
+    Column("state", String, nullable=False),  # ON_DELIVERY | DELIVERED | NOT_DELIVERED | DELIVERY_STOPPED
+    Column("status_code", String, nullable=False),
+    Column("status_message", String, nullable=False),
+    Column("session_id", String, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    # Pull: when a handed-out, unacknowledged message becomes visible again. Push: the next attempt.
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("message", LargeBinary, nullable=False),
+    Index("ix_async_recipient", "recipient_id", "service_id", "state", "due_at"),
+    Index("ix_async_correlation", "correlation_id"),
+    Index("ix_async_due", "delivery", "state", "due_at"),
+)

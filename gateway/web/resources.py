@@ -11,7 +11,8 @@ from twisted.internet import defer
 from twisted.web import resource, server
 
 from gateway.faults import catalogue_json
-from gateway.sync import Inbound, Reply, SyncChannel
+from gateway.channel import Inbound, Reply
+from gateway.sync import SyncChannel
 from gateway.web import contract_files
 
 log = logging.getLogger("shep.web")
@@ -128,7 +129,7 @@ class SyncChannelResource(resource.Resource):
         inbound = Inbound(raw=b"" if too_large else request.content.getvalue(),
                           content_type=request.getHeader("content-type"), body_too_large=too_large,
                           method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss)
-        deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.send_message(inbound)))
+        deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.handle(inbound)))
         return _finish(request, deferred, _write_reply)
 
 

@@ -1,0 +1,1 @@
+"""AsyncChannel v10 (асинхронный канал ШЭП): store-and-forward with push and pull delivery."""

@@ -1,0 +1,121 @@
+"""What both channels share: the inbound request and the reply, journal records of a hop, refusals,
+and the bookkeeping (metrics, the log line) around every request."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
+from gateway.context import Environment, MessageContext, Verdict
+from gateway.faults import Fault
+from gateway.journal import Journal, JournalEntry
+from gateway.logs import message_logger
+from gateway.metrics import Metrics
+from gateway.shapes import Shape
+from gateway.soap import fault_envelope
+
+GATEWAY = "gateway"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    fault_code: str | None = None
+    session_id: str | None = None
+
+
+@dataclass
+class Inbound:
+    raw: bytes
+    content_type: str | None
+    body_too_large: bool = False
+    method: str = "POST"
+    wss_endpoint: bool = False
+
+
+class Channel:
+    """Base of SyncChannel and AsyncChannel: `handle` wraps a channel's own `_process` coroutine."""
+
+    name = "channel"
+    shapes: dict[str, Shape] = {}
+    default_fault: str = ""  # the fault element used before the operation is known
+
+    def __init__(self, env: Environment, journal: Journal, metrics: Metrics, run_in_pool: Callable[..., Any]):
+        self.env = env
+        self.journal = journal
+        self.metrics = metrics
+        self.run_in_pool = run_in_pool
+
+    async def handle(self, inbound: Inbound) -> Reply:
+        start = time.perf_counter()
+        ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method,
+                             content_type=inbound.content_type, body_too_large=inbound.body_too_large,
+                             wss_endpoint=inbound.wss_endpoint, received_at=self.env.clock(), shapes=self.shapes)
+        log = message_logger(f"shep.{self.name}", ctx.session_id)
+        try:
+            reply = await self._process(ctx)
+        except Exception:
+            log.exception("internal error")
+            reply = await self._internal_error(ctx)
+        reply.session_id = ctx.session_id
+        total = time.perf_counter() - start
+        self.metrics.hop_seconds.labels("total").observe(total)
+        # Only registered names become label values: arbitrary input must not grow the series.
+        self.metrics.requests.labels(self.name, ctx.service.id if ctx.service else "unknown",
+                                     ctx.sender.id if ctx.sender else "unknown", reply.fault_code or "").inc()
+        log.info(f"{ctx.shape.name if ctx.shape else 'request'} answered", extra={
+            "service_id": ctx.info.service_id if ctx.info else None,
+            "sender_id": ctx.info.sender_id if ctx.info else None,
+            "message_id": ctx.info.message_id if ctx.info else None,
+            "fault_code": reply.fault_code, "ms": round(total * 1000, 2)})
+        return reply
+
+    async def _process(self, ctx: MessageContext) -> Awaitable[Reply]:
+        raise NotImplementedError
+
+    def refuse(self, ctx: MessageContext, fault: Fault, entries: list[JournalEntry]) -> Reply:
+        """The fault envelope for the operation, journalled with the hops that led to it."""
+        element = ctx.shape.fault if ctx.shape else self.default_fault
+        body = fault_envelope(fault, ctx.session_id, element)
+        reply = Reply(fault.spec.http_status, body, fault.code)
+        entries.append(self.entry("response-out", ctx, body=body, started=self.env.clock(), frm=GATEWAY,
+                                  to=ctx.info.sender_id if ctx.info else None, status=reply.status,
+                                  fault=fault, verdicts=[]))
+        self.journal.append_many(entries)
+        return reply
+
+    async def _internal_error(self, ctx: MessageContext) -> Reply:
+        fault = Fault("INTERNAL_ERROR", f"see the gateway log for session {ctx.session_id}")
+        try:
+            return await self.run_in_pool(self.refuse, ctx, fault, [self.entry("request-in", ctx, fault=fault)])
+        except Exception:
+            message_logger(f"shep.{self.name}", ctx.session_id).exception(
+                "the journal could not record an internal error")
+            element = ctx.shape.fault if ctx.shape else self.default_fault
+            return Reply(fault.spec.http_status, fault_envelope(fault, ctx.session_id, element), fault.code)
+
+    def entry(self, hop: str, ctx: MessageContext, *, body: bytes | None = None,
+              started: datetime | None = None, frm: str | None = None, to: str | None = None,
+              status: int | None = None, fault: Fault | None = None,
+              verdicts: list[Verdict] | None = None) -> JournalEntry:
+        info = ctx.info
+        inbound = hop.endswith("-in")
+        return JournalEntry(
+            hop=hop,
+            direction="in" if inbound else "out",
+            from_party=frm if frm else (info.sender_id if info else None),
+            to_party=to if to else GATEWAY,
+            service_id=info.service_id if info else None,
+            message_id=info.message_id if info else None,
+            correlation_id=info.correlation_id if info else None,
+            session_id=ctx.session_id,
+            started_at=started or ctx.received_at,
+            finished_at=self.env.clock(),
+            verdicts=[v.as_dict() for v in (ctx.verdicts if verdicts is None else verdicts)],
+            fault_code=fault.code if fault else None,
+            http_status=status,
+            body=ctx.raw if body is None else body,
+            deviations=list(ctx.deviations) if inbound else [],
+        )
