@@ -11,6 +11,10 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
+from gateway import contract as c
+from gateway.asyncchannel.channel import AsyncChannel
+from gateway.asyncchannel.push import PushDelivery
+from gateway.asyncchannel.queue import AsyncQueue
 from gateway.checks.payload import PayloadSchemas
 from gateway.config import Settings
 from gateway.context import Environment
@@ -29,7 +33,7 @@ from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
 from gateway.web.resources import (BoundedRequest, CertificateResource, FaultsResource, GatewaySite,
                                    HealthResource, InFlight,
-                                   JournalResource, MetricsResource, SyncChannelResource)
+                                   JournalResource, MetricsResource, ChannelResource)
 
 
 def utc_now() -> datetime:
@@ -74,6 +78,12 @@ class GatewayApp:
         self.base_url: str | None = None
         self.channel = SyncChannel(self.env, self.journal, self.metrics, self.forwarder,
                                    self.run_in_pool, self.resolve_endpoint)
+        self.queue = AsyncQueue(self.store, self.journal)
+        self.env.exchanges = self.queue
+        self.push = PushDelivery(self.env, self.queue, self.journal, self.forwarder, self.run_in_pool,
+                                 self.resolve_endpoint, reactor)
+        self.async_channel = AsyncChannel(self.env, self.journal, self.metrics, self.run_in_pool, self.queue,
+                                          self.push.wake)
         self.site = self._site()
         self.port = None
 
@@ -111,14 +121,15 @@ class GatewayApp:
         api.putChild(b"journal", JournalResource(self.journal, self.run_in_pool))
         demo = resource.Resource()
         demo.putChild(b"echo", EchoProvider())
-        root.putChild(b"bip-sync", SyncChannelResource(self.channel, self.tracker))
+        sync = dict(channel=self.channel, tracker=self.tracker, wsdl=c.SYNC_WSDL)
+        root.putChild(b"bip-sync", ChannelResource(path="/bip-sync/", **sync))
         # The WS-Security addresses of the real gateway: signatures required (GOST itself is not supported yet).
-        wss = SyncChannelResource(self.channel, self.tracker, path="/bip-sync-wss-gost/", wss=True)
-        root.putChild(b"bip-sync-wss-gost", wss)
+        root.putChild(b"bip-sync-wss-gost", ChannelResource(path="/bip-sync-wss-gost/", wss=True, **sync))
         shep = resource.Resource()
-        shep.putChild(b"bip-sync-wss-gost",
-                      SyncChannelResource(self.channel, self.tracker, path="/shep/bip-sync-wss-gost/", wss=True))
+        shep.putChild(b"bip-sync-wss-gost", ChannelResource(path="/shep/bip-sync-wss-gost/", wss=True, **sync))
         root.putChild(b"shep", shep)
+        root.putChild(b"bip-async", ChannelResource(self.async_channel, self.tracker, path="/bip-async/",
+                                                    wsdl=c.ASYNC_WSDL))
         root.putChild(b"pki", pki_resource(self.pki))
         api.putChild(b"certificate", CertificateResource(lambda: self.env.security.signing.certificate))
         root.putChild(b"api", api)
@@ -126,6 +137,7 @@ class GatewayApp:
         root.putChild(b"health", HealthResource(self.tracker))
         root.putChild(b"metrics", MetricsResource(self.metrics))
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
+                                   "async": "/bip-async/", "async-wsdl": "/bip-async/?wsdl",
                                    "faults": "/api/faults", "journal": "/api/journal",
                                    "certificate": "/api/certificate", "ocsp": "/pki/ocsp", "health": "/health",
                                    "metrics": "/metrics"}))
@@ -147,12 +159,14 @@ class GatewayApp:
         # Once: CRL and OCSP URLs in the certificates point at the server that first ran it.
         self.pki.init(self.base_url)
         self.env.security = self._security()
+        self.push.start()
         return self.port
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight messages finish and be journalled, then release everything."""
         if self.port is not None:
             await self.port.stopListening()
+        await self.push.stop()
         await self.tracker.wait_idle()
         await self.forwarder.close()
         if self.pool.started:

@@ -12,6 +12,7 @@ from gateway.faults import Fault
 from gateway.journal import Journal, JournalEntry
 from gateway.logs import message_logger
 from gateway.metrics import Metrics
+from gateway.security.wss import sign_envelope
 from gateway.shapes import Shape
 from gateway.soap import fault_envelope
 
@@ -75,6 +76,15 @@ class Channel:
     async def _process(self, ctx: MessageContext) -> Awaitable[Reply]:
         raise NotImplementedError
 
+    def seal(self, ctx: MessageContext, raw: bytes) -> bytes:
+        """What the gateway sends: signed with its own certificate when the exchange is a signed one."""
+        signed = ctx.signer_cert is not None or ctx.wss_endpoint or (
+            ctx.service is not None and ctx.service.require_transport_signature)
+        if not signed:
+            return raw
+        identity = self.env.security.signing
+        return sign_envelope(raw, identity.key, identity.certificate, key_info=identity.key_info)
+
     def refuse(self, ctx: MessageContext, fault: Fault, entries: list[JournalEntry]) -> Reply:
         """The fault envelope for the operation, journalled with the hops that led to it."""
         element = ctx.shape.fault if ctx.shape else self.default_fault
@@ -96,26 +106,30 @@ class Channel:
             element = ctx.shape.fault if ctx.shape else self.default_fault
             return Reply(fault.spec.http_status, fault_envelope(fault, ctx.session_id, element), fault.code)
 
-    def entry(self, hop: str, ctx: MessageContext, *, body: bytes | None = None,
-              started: datetime | None = None, frm: str | None = None, to: str | None = None,
-              status: int | None = None, fault: Fault | None = None,
-              verdicts: list[Verdict] | None = None) -> JournalEntry:
-        info = ctx.info
-        inbound = hop.endswith("-in")
-        return JournalEntry(
-            hop=hop,
-            direction="in" if inbound else "out",
-            from_party=frm if frm else (info.sender_id if info else None),
-            to_party=to if to else GATEWAY,
-            service_id=info.service_id if info else None,
-            message_id=info.message_id if info else None,
-            correlation_id=info.correlation_id if info else None,
-            session_id=ctx.session_id,
-            started_at=started or ctx.received_at,
-            finished_at=self.env.clock(),
-            verdicts=[v.as_dict() for v in (ctx.verdicts if verdicts is None else verdicts)],
-            fault_code=fault.code if fault else None,
-            http_status=status,
-            body=ctx.raw if body is None else body,
-            deviations=list(ctx.deviations) if inbound else [],
-        )
+    def entry(self, hop: str, ctx: MessageContext, **details) -> JournalEntry:
+        return journal_entry(hop, ctx, **details)
+
+
+def journal_entry(hop: str, ctx: MessageContext, *, body: bytes | None = None, started: datetime | None = None,
+                  frm: str | None = None, to: str | None = None, status: int | None = None,
+                  fault: Fault | None = None, verdicts: list[Verdict] | None = None) -> JournalEntry:
+    """The journal record of one hop of the message in `ctx` (its bytes unless `body` is given)."""
+    info = ctx.info
+    inbound = hop.endswith("-in")
+    return JournalEntry(
+        hop=hop,
+        direction="in" if inbound else "out",
+        from_party=frm if frm else (info.sender_id if info else None),
+        to_party=to if to else GATEWAY,
+        service_id=info.service_id if info else None,
+        message_id=info.message_id if info else None,
+        correlation_id=info.correlation_id if info else None,
+        session_id=ctx.session_id,
+        started_at=started or ctx.received_at,
+        finished_at=ctx.env.clock(),
+        verdicts=[v.as_dict() for v in (ctx.verdicts if verdicts is None else verdicts)],
+        fault_code=fault.code if fault else None,
+        http_status=status,
+        body=ctx.raw if body is None else body,
+        deviations=list(ctx.deviations) if inbound else [],
+    )

@@ -137,8 +137,10 @@ def read_reply(http_status: int, raw: bytes) -> SyncReply:
     elements = [el for el in body if isinstance(el.tag, str)] if body is not None else []
     operation = elements[0] if elements else None
     if operation is not None and operation.tag == c.FAULT:
-        detail = operation.find(f"detail/{c.SYNC_FAULT}")
-        fault = _error_info(detail) if detail is not None else {}
+        # The operation's own fault element (sync or async): ErrorInfo either way.
+        details = [el for el in operation.find("detail") if isinstance(el.tag, str)] \
+            if operation.find("detail") is not None else []
+        fault = _error_info(details[0]) if details else {}
         fault.setdefault("faultcode", operation.findtext("faultcode"))
         fault.setdefault("faultstring", operation.findtext("faultstring"))
         return SyncReply(http_status, raw, fault=fault, session_id=fault.get("sessionId"))

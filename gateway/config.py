@@ -71,6 +71,17 @@ class GatewaySettings:
     revocation_cache_seconds: int = 300
     revocation_timeout_seconds: float = 5.0
     allow_sha1: bool = False
+    # AsyncChannel (docs/async.md).
+    async_visibility_seconds: int = 60
+    async_default_amount: int = 10
+    async_max_amount: int = 100
+    async_max_attempts: int = 10
+    async_max_age_seconds: int = 86400
+    async_retry_base_seconds: float = 1.0
+    async_retry_max_seconds: float = 300.0
+    async_push_interval_seconds: float = 0.5
+    async_push_timeout_seconds: float = 10.0
+    async_push_batch: int = 20
 
 
 @dataclass(frozen=True)
@@ -244,10 +255,20 @@ _GATEWAY_FIELDS = {
     "revocation_cache_seconds": _positive_int,
     "revocation_timeout_seconds": _positive_number,
     "allow_sha1": _boolean,
+    "async_visibility_seconds": _positive_int,
+    "async_default_amount": _positive_int,
+    "async_max_amount": _positive_int,
+    "async_max_attempts": _positive_int,
+    "async_max_age_seconds": _positive_int,
+    "async_retry_base_seconds": _positive_number,
+    "async_retry_max_seconds": _positive_number,
+    "async_push_interval_seconds": _positive_number,
+    "async_push_timeout_seconds": _positive_number,
+    "async_push_batch": _positive_int,
 }
 # Readers of file paths, resolved against the config file's directory.
 _GATEWAY_FILES = ("trust_anchors", "signing_key", "signing_cert")
-_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate")
+_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint")
 _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "allowed_senders", "routes", "strict", "description",
                  "require_transport_signature", "require_payload_signature")
@@ -290,6 +311,7 @@ def _participant(participant_id: str, value, path, base_dir: Path) -> Participan
         bin=_optional(table, "bin", path, _bin, None),
         certificate=_optional(table, "certificate", path,
                               lambda value, key_path: _existing_file(value, key_path, base_dir), None),
+        async_endpoint=_optional(table, "async_endpoint", path, _endpoint, None),
     )
 
 

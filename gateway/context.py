@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from gateway.security.trust import GatewaySecurity
 
 
+class Exchanges(Protocol):
+    def exchange(self, correlation_id: str): ...
+
+
 class ReplayGuard(Protocol):
     def remember_message(self, sender_id: str, message_id: str, seen_at: datetime, window) -> bool: ...
 
@@ -44,6 +48,7 @@ class Environment:
     payload_schemas: "PayloadSchemas"
     clock: Callable[[], datetime]
     security: "GatewaySecurity | None" = None
+    exchanges: "Exchanges | None" = None  # the AsyncChannel's record of open exchanges
 
 
 @dataclass
@@ -85,6 +90,10 @@ class MessageContext:
     wss_endpoint: bool = False
     signer_cert: object | None = None
     payload_signer_cert: object | None = None
+    # AsyncChannel sendMessage: where the message goes and under which exchange, until when.
+    recipient_id: str | None = None
+    correlation_id: str | None = None
+    expires_at: datetime | None = None
     _detail: str | None = None
 
     def note(self, detail: str) -> None:

@@ -10,9 +10,11 @@ from typing import Callable
 
 from gateway.context import MessageContext, Verdict
 from gateway.faults import Fault
+from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND
 from gateway.checks.envelope import (
     check_envelope, check_provider_envelope, check_provider_status, limit_xml_depth, parse_xml, parse_provider_answer,
     tolerate_client_variations)
+from gateway.checks.exchange import read_expiry, resolve_exchange
 from gateway.checks.limits import limit_body_size, require_content_type, require_post
 from gateway.checks.payload import (
     validate_request_payload, validate_response_payload)
@@ -48,6 +50,39 @@ REQUEST_CHECKS = [
     validate_request_payload,
     verify_payload_signature,
 ]
+
+# AsyncChannel: every operation starts the same way; the rest depends on the operation.
+ASYNC_HEAD = [
+    require_post,
+    limit_body_size,
+    require_content_type,
+    parse_xml,
+    limit_xml_depth,
+    verify_transport_signature,
+    check_envelope,
+    tolerate_client_variations,
+    validate_request_schema,
+    read_request_info,
+    authenticate_sender,
+]
+_TRUST = [validate_certificate, bind_certificate_to_sender, check_message_date]
+ASYNC_CHECKS = {
+    ASYNC_SEND.operation: [
+        lookup_service,
+        authorize_sender,
+        enforce_strict_mode,
+        require_transport_signature,
+        *_TRUST,
+        reject_replay,
+        read_expiry,
+        resolve_exchange,
+        validate_request_payload,
+        verify_payload_signature,
+    ],
+    ASYNC_GET_MESSAGES.operation: [lookup_service, enforce_strict_mode, require_transport_signature, *_TRUST],
+    ASYNC_NOTIFY.operation: [lookup_service, enforce_strict_mode, require_transport_signature, *_TRUST],
+    ASYNC_GET_STATUS.operation: _TRUST,
+}
 
 RESPONSE_CHECKS = [
     check_provider_status,

@@ -27,6 +27,8 @@ class Participant:
     bin: str | None = None
     # A pinned certificate (PEM): when set, only this certificate may sign for the participant.
     certificate: Path | None = None
+    # Its IAsyncChannelClient endpoint: async messages are pushed there; without one, it pulls them.
+    async_endpoint: str | None = None
 
 
 @dataclass(frozen=True)

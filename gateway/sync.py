@@ -16,7 +16,6 @@ from gateway.forward import Forwarder, ProviderAnswer
 from gateway.journal import Journal, JournalEntry
 from gateway.metrics import Metrics
 from gateway.pipeline import REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
-from gateway.security.wss import sign_envelope
 from gateway.shapes import SYNC_SEND, SYNC_SHAPES
 from gateway.soap import drop_transport_signature, prepare_forward, serialize, stamp_answer
 
@@ -106,14 +105,9 @@ class SyncChannel(Channel):
         return reply
 
     def _outgoing(self, ctx: MessageContext, tree) -> bytes:
-        """What the gateway sends on: signed with its own certificate when the exchange is a signed one."""
+        """The previous hop's signature does not survive the gateway's edits: dropped, then maybe re-signed."""
         drop_transport_signature(tree)
-        raw = serialize(tree)
-        signed = ctx.signer_cert is not None or ctx.wss_endpoint or ctx.service.require_transport_signature
-        if not signed:
-            return raw
-        identity = self.env.security.signing
-        return sign_envelope(raw, identity.key, identity.certificate, key_info=identity.key_info)
+        return self.seal(ctx, serialize(tree))
 
     def _answer_entry(self, answer_ctx: MessageContext, fault: Fault | None) -> JournalEntry:
         return self.entry("response-in", answer_ctx, fault=fault, frm=answer_ctx.service.provider,

@@ -14,6 +14,7 @@ from twisted.internet import reactor
 from twisted.web import resource, server
 
 from gateway import client
+from gateway.asyncchannel import wire
 from gateway.app import GatewayApp
 from gateway.config import GatewaySettings, Settings
 from gateway.passwords import hash_password
@@ -95,6 +96,9 @@ def default_settings(provider_url: str, **gateway_overrides) -> Settings:
         Participant("consumer", PASSWORD_HASH, None, bin=CONSUMER_BIN),
         Participant("outsider", PASSWORD_HASH, None),
         Participant("provider", None, provider_url, bin=PROVIDER_BIN),
+        # AsyncChannel: a provider that pulls its messages, and one the gateway pushes to.
+        Participant("clinic", PASSWORD_HASH, None),
+        Participant("pusher", PASSWORD_HASH, None, async_endpoint=provider_url + "/async-client"),
     ]
     common = dict(provider="provider", channel="sync", timeout_seconds=5.0,
                   allowed_senders=frozenset({"consumer"}), routes=frozenset(), strict=False)
@@ -107,6 +111,9 @@ def default_settings(provider_url: str, **gateway_overrides) -> Settings:
         Service("ASYNC_ONLY", payload_schema=None, **{**common, "channel": "async"}),
         Service("ECHO_SIGNED", payload_schema=ECHO_XSD, **{**common, "require_transport_signature": True}),
         Service("ECHO_EDS", payload_schema=None, **{**common, "require_payload_signature": True}),
+        Service("ASYNC_PULL", payload_schema=ECHO_XSD, **{**common, "channel": "async", "provider": "clinic",
+                                                          "allowed_senders": frozenset({"consumer", "outsider"})}),
+        Service("ASYNC_PUSH", payload_schema=ECHO_XSD, **{**common, "channel": "async", "provider": "pusher"}),
     ]
     gw = dataclasses.replace(GatewaySettings(), **gateway_overrides)
     return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services))
@@ -120,6 +127,7 @@ class Harness:
         self.stub = stub
         self.provider_port = provider_port
         self.url = f"{app.base_url}/bip-sync/"
+        self.async_url = f"{app.base_url}/bip-async/"
 
     async def post(self, body: bytes, content_type: str = "text/xml; charset=utf-8",
                    url: str | None = None) -> tuple[int, bytes]:
@@ -134,6 +142,11 @@ class Harness:
     async def send(self, body: bytes) -> client.SyncReply:
         status, raw = await self.post(body)
         return client.read_reply(status, raw)
+
+    async def call_async(self, body: bytes) -> tuple[int, etree._Element]:
+        """An AsyncChannel call: the HTTP status and the element inside soap:Body."""
+        status, raw = await self.post(body, url=self.async_url)
+        return status, wire.operation_of(raw)
 
 
 async def start_harness(tmp_path: Path, pki: "SharedPKI", **gateway_overrides) -> Harness:

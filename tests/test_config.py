@@ -137,6 +137,16 @@ def test_every_gateway_field_is_configurable(tmp_path):
         revocation_cache_seconds = 8
         revocation_timeout_seconds = 9
         allow_sha1 = true
+        async_visibility_seconds = 11
+        async_default_amount = 12
+        async_max_amount = 13
+        async_max_attempts = 14
+        async_max_age_seconds = 15
+        async_retry_base_seconds = 16
+        async_retry_max_seconds = 17
+        async_push_interval_seconds = 18
+        async_push_timeout_seconds = 19
+        async_push_batch = 21
     """)
     gateway = load_config(path).gateway
 
@@ -147,7 +157,9 @@ def test_every_gateway_field_is_configurable(tmp_path):
         max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
         trust_anchors=(tmp_path / "root.pem",), signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem",
         signing_key_info="bst", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
-        allow_sha1=True,
+        allow_sha1=True, async_visibility_seconds=11, async_default_amount=12, async_max_amount=13,
+        async_max_attempts=14, async_max_age_seconds=15, async_retry_base_seconds=16.0, async_retry_max_seconds=17.0,
+        async_push_interval_seconds=18.0, async_push_timeout_seconds=19.0, async_push_batch=21,
     )
     assert isinstance(gateway.default_timeout_seconds, float)
     unchanged = [field.name for field in dataclasses.fields(GatewaySettings)

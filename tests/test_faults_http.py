@@ -5,6 +5,7 @@ Caller faults must never reach the provider; provider faults come from the stub'
 """
 from __future__ import annotations
 
+import inspect
 import io
 import socket
 from datetime import timedelta
@@ -20,8 +21,9 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 from gateway import client
 from gateway import contract as c
 from gateway.faults import CATALOGUE
+from gateway.asyncchannel import wire
 from gateway.security import wss, xmldsig
-from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, echo_request, echo_response, send_message,
+from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, echo_request, echo_response, send_message,
                             start_harness, stop_harness, utc_now)
 
 
@@ -49,7 +51,7 @@ def _response_with(payload: etree._Element | None = None, **kw) -> bytes:
 
 class Case:
     def __init__(self, body=None, *, content_type="text/xml; charset=utf-8", method="POST", settings=None,
-                 provider=None, delay=0.0, before=None, reaches_provider=False, setup=None):
+                 provider=None, delay=0.0, before=None, reaches_provider=False, setup=None, path="/bip-sync/"):
         self.body = body
         self.content_type = content_type
         self.method = method
@@ -58,6 +60,7 @@ class Case:
         self.delay = delay
         self.before = before
         self.reaches_provider = reaches_provider
+        self.path = path
         self.setup = setup
 
 
@@ -151,6 +154,32 @@ def _foreign_ca_signed() -> bytes:
     return wss.sign_envelope(send_message(), key, cert)
 
 
+ASYNC = "/bip-async/"
+
+
+def _async(**fields) -> bytes:
+    message = dict(service_id="ASYNC_PULL", sender_id="consumer", password=PASSWORD, payload=echo_request())
+    message.update(fields)
+    return wire.send_message(**message)
+
+
+async def _open_exchange(kit: Kit) -> None:
+    """consumer sends a REQUEST on ASYNC_PULL; its ids go into the kit."""
+    status, answer = await kit.harness.call_async(_async())
+    assert status == 200, etree.tostring(answer)
+    kit.message_id = answer.findtext("response/messageId")
+    kit.correlation_id = answer.findtext("response/correlationId")
+
+
+async def _delivered(kit: Kit) -> None:
+    """The REQUEST pulled by clinic and acknowledged: DELIVERED."""
+    await _open_exchange(kit)
+    await kit.harness.call_async(wire.get_messages(service_id="ASYNC_PULL", sender_id="clinic", password=PASSWORD))
+    status, answer = await kit.harness.call_async(wire.delivery_notification(
+        message_id=kit.message_id, service_id="ASYNC_PULL", sender_id="clinic", password=PASSWORD))
+    assert status == 200, etree.tostring(answer)
+
+
 class BrokenReplayGuard:
     def remember_message(self, *args):
         raise RuntimeError("store is down")
@@ -216,6 +245,17 @@ CASES: dict[str, Case] = {
                                               payload=_tree(_retext(etree.tostring(kit.eds()), "text",
                                                                             lambda t: "changed")))),
     "SHEP-208": Case(lambda kit: kit.signed(service_id="ECHO_SIGNED"), reaches_provider=True),
+    "SHEP-210": Case(lambda: _async(message_type="UPDATE"), path=ASYNC),
+    "SHEP-211": Case(lambda: _async(message_type="UPDATE", correlation_id="no-such-exchange", sender_id="clinic"),
+                     path=ASYNC),
+    "SHEP-212": Case(lambda kit: _async(message_type="UPDATE", correlation_id=kit.correlation_id,
+                                        sender_id="outsider"), before=_open_exchange, path=ASYNC),
+    "SHEP-213": Case(lambda: wire.get_message_status(message_id="no-such", sender_id="consumer", password=PASSWORD),
+                     path=ASYNC),
+    "SHEP-214": Case(lambda kit: wire.delivery_notification(message_id=kit.message_id, service_id="ASYNC_PULL",
+                                                            sender_id="clinic", password=PASSWORD),
+                     before=_delivered, path=ASYNC),
+    "SHEP-215": Case(lambda: _async(properties={"expiresAt": "tomorrow"}), path=ASYNC),
     "SHEP-201": Case(lambda: send_message(service_id="ECHO_SLOW"), delay=2.0, reaches_provider=True),
     "SHEP-202": Case(lambda: send_message(), setup="unreachable"),
     "SHEP-203": Case(lambda: send_message(), provider=lambda raw: (503, b"maintenance"), reaches_provider=True),
@@ -263,21 +303,25 @@ async def test_fault_through_http(tmp_path, pki, code):
             def unreachable(url, body, timeout):
                 raise OSError("connection refused (test)")
             revocation.fetch = unreachable
-        if case.before:
+        if inspect.iscoroutinefunction(case.before):
+            await case.before(kit)
+        elif case.before:
             first = await harness.send(case.before())
             assert first.ok, first.fault
             harness.stub.received.clear()
 
         body = case.body(kit) if case.body.__code__.co_argcount else case.body()
+        url = harness.app.base_url + case.path
         if case.method == "POST":
-            status, raw = await harness.post(body, content_type=case.content_type)
+            status, raw = await harness.post(body, content_type=case.content_type, url=url)
         else:
-            response = await treq.request(case.method, harness.url, data=body, persistent=False)
+            response = await treq.request(case.method, url, data=body, persistent=False)
             status, raw = response.code, await response.content()
 
         spec = CATALOGUE[code]
         assert status == spec.http_status
-        c.sync_schema().assertValid(etree.ElementTree(etree.fromstring(raw)))
+        schema = c.async_schema() if case.path == "/bip-async/" else c.sync_schema()
+        schema.assertValid(etree.ElementTree(etree.fromstring(raw)))
         reply = client.read_reply(status, raw)
         assert not reply.ok
         assert reply.fault["errorCode"] == code

@@ -24,6 +24,9 @@ def parse_datetime(value: str) -> datetime:
 
 
 def check_message_date(ctx: MessageContext) -> None:
+    if ctx.info.message_date is None:
+        ctx.note("no date in this request")
+        return
     try:
         sent = parse_datetime(ctx.info.message_date)
     except ValueError:
@@ -37,6 +40,9 @@ def check_message_date(ctx: MessageContext) -> None:
 
 
 def reject_replay(ctx: MessageContext) -> None:
+    if not ctx.info.message_id:
+        ctx.note("no messageId: the gateway assigns it")
+        return
     window = timedelta(seconds=ctx.env.settings.replay_window_seconds)
     if not ctx.env.replay_guard.remember_message(ctx.sender.id, ctx.info.message_id, ctx.env.clock(), window):
         raise Fault("MESSAGE_REPLAYED", f"messageId {ctx.info.message_id!r} from {ctx.sender.id!r} within {window}")

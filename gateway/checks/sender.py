@@ -7,6 +7,8 @@ from gateway.faults import Fault
 
 def authenticate_sender(ctx: MessageContext) -> None:
     sender_id = ctx.info.sender_id
+    if sender_id is None:
+        raise Fault("SENDER_UNKNOWN", "the gateway requires sender (senderId and password) on every call")
     participant = ctx.env.registry.participant(sender_id)
     if participant is None:
         raise Fault("SENDER_UNKNOWN", f"senderId {sender_id!r}")
@@ -18,7 +20,8 @@ def authenticate_sender(ctx: MessageContext) -> None:
 
 
 def authorize_sender(ctx: MessageContext) -> None:
-    if not ctx.service.allows(ctx.sender.id):
+    # The provider answers on its own service (async UPDATE/RESPONSE); allowed_senders is about callers.
+    if ctx.sender.id != ctx.service.provider and not ctx.service.allows(ctx.sender.id):
         raise Fault("ACCESS_DENIED", f"{ctx.sender.id!r} may not call {ctx.service.id!r}")
 
 

@@ -137,8 +137,8 @@ def verify_provider_signature(ctx: MessageContext) -> None:
             return
         _verify_envelope(ctx)
         _validate(ctx, ctx.signer_cert, "provider signature")
-        _bind(ctx.env.security, ctx.env.registry.participant(ctx.service.provider), ctx.signer_cert,
-              "provider signature")
+        answering = ctx.recipient_id or ctx.service.provider
+        _bind(ctx.env.security, ctx.env.registry.participant(answering), ctx.signer_cert, "provider signature")
     except Fault as fault:
         raise Fault("PROVIDER_SIGNATURE_INVALID", fault.data, sub=fault) from None
     ctx.operation = next(el for el in ctx.tree.getroot().find(c.BODY) if isinstance(el.tag, str))

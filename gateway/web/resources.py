@@ -11,8 +11,7 @@ from twisted.internet import defer
 from twisted.web import resource, server
 
 from gateway.faults import catalogue_json
-from gateway.channel import Inbound, Reply
-from gateway.sync import SyncChannel
+from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
 
 log = logging.getLogger("shep.web")
@@ -88,14 +87,16 @@ def _write_reply(request: server.Request, reply: Reply) -> None:
     request.write(reply.body)
 
 
-class SyncChannelResource(resource.Resource):
-    """`/bip-sync/` (and the WS-Security addresses): POST SendMessage; GET ?wsdl, ?wsdl=<file>, ?xsd=<file>."""
+class ChannelResource(resource.Resource):
+    """A channel's address (`/bip-sync/`, `/bip-async/`, the WS-Security ones): POST the operations; GET ?wsdl,
+    ?wsdl=<file>, ?xsd=<file>."""
 
     isLeaf = True
 
-    def __init__(self, channel: SyncChannel, tracker: "InFlight", *, path: str = "/bip-sync/", wss: bool = False):
+    def __init__(self, channel: Channel, tracker: "InFlight", *, path: str, wsdl: str, wss: bool = False):
         super().__init__()
         self.channel = channel
+        self.wsdl = wsdl
         self.tracker = tracker
         self.path = path
         self.wss = wss
@@ -106,7 +107,7 @@ class SyncChannelResource(resource.Resource):
         args = dict(parse_qsl(query, keep_blank_values=True))
         endpoint = base_url(request) + self.path
         if "wsdl" in args:
-            document = contract_files.render("wsdl", args["wsdl"] or "SyncChannel-v10.wsdl", endpoint)
+            document = contract_files.render("wsdl", args["wsdl"] or self.wsdl, endpoint)
         elif "xsd" in args:
             document = contract_files.render("xsd", args["xsd"], endpoint)
         else:

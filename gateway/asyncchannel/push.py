@@ -1,0 +1,156 @@
+"""Push delivery: the gateway calls participants' IAsyncChannelClient, retrying with exponential backoff.
+
+A round claims due messages from the queue (leased, so a crash or a second process cannot lose or
+double-handle them beyond at-least-once), pushes them concurrently, checks each answer with the same
+response checks as a sync provider's, and records the outcome. Senders with a client endpoint are
+told of final states through `changeMassageStatusNotification`.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Callable
+
+from twisted.internet import defer, task
+
+from gateway.asyncchannel import wire
+from gateway.asyncchannel.queue import ON_DELIVERY, AsyncQueue, QueuedMessage, RetryPolicy
+from gateway.channel import GATEWAY, journal_entry
+from gateway.context import Environment, MessageContext, MessageInfo, Verdict
+from gateway.faults import Fault
+from gateway.forward import Forwarder, ProviderAnswer
+from gateway.journal import Journal
+from gateway.pipeline import RESPONSE_CHECKS, run_checks
+from gateway.security.wss import sign_envelope
+from gateway.shapes import PUSH_SEND, PUSH_STATUS, Shape
+
+log = logging.getLogger("shep.push")
+
+
+class PushDelivery:
+    def __init__(self, env: Environment, queue: AsyncQueue, journal: Journal, forwarder: Forwarder,
+                 run_in_pool: Callable[..., Any], resolve_endpoint: Callable[[str], str], reactor):
+        s = env.settings
+        self.env = env
+        self.queue = queue
+        self.journal = journal
+        self.forwarder = forwarder
+        self.run_in_pool = run_in_pool
+        self.resolve_endpoint = resolve_endpoint
+        self.reactor = reactor
+        self.policy = RetryPolicy(max_attempts=s.async_max_attempts, max_age=timedelta(seconds=s.async_max_age_seconds),
+                                  base=s.async_retry_base_seconds, cap=s.async_retry_max_seconds)
+        self._loop = task.LoopingCall(self.tick)
+        self._loop.clock = reactor
+        self._round: defer.Deferred | None = None
+        self._woken = False
+
+    def start(self) -> None:
+        self._loop.start(self.env.settings.async_push_interval_seconds, now=True)
+
+    async def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+        if self._round is not None:
+            await self._round
+
+    def wake(self) -> None:
+        """A message was accepted: deliver it now rather than at the next interval."""
+        if not self._woken:
+            self._woken = True
+            self.reactor.callLater(0, self.tick)
+
+    def tick(self) -> defer.Deferred | None:
+        self._woken = False
+        if self._round is not None:
+            return None
+        self._round = defer.Deferred.fromCoroutine(self._run_round())
+
+        def done(result):
+            self._round = None
+            return result
+
+        self._round.addErrback(lambda failure: log.error("push round failed: %s", failure.getTraceback()))
+        return self._round.addBoth(done)
+
+    async def _run_round(self) -> None:
+        s = self.env.settings
+        lease = timedelta(seconds=s.async_push_timeout_seconds + 5)
+        claimed = await self.run_in_pool(lambda: self.queue.claim_push(now=self.env.clock(), lease=lease,
+                                                                        limit=s.async_push_batch))
+        await defer.DeferredList([defer.Deferred.fromCoroutine(self._deliver(m)) for m in claimed],
+                                 consumeErrors=True)
+        if len(claimed) == s.async_push_batch:
+            self.wake()
+
+    async def _deliver(self, message: QueuedMessage) -> None:
+        recipient = self.env.registry.participant(message.recipient_id)
+        ctx = self._context(message, PUSH_SEND)
+        outgoing = await self.run_in_pool(self._sealed, ctx, wire.push_send_message(message.message))
+        error, entries = await self._exchange(ctx, recipient.async_endpoint if recipient else None, outgoing)
+        updated = await self.run_in_pool(lambda: self.queue.push_outcome(
+            message, now=self.env.clock(), error=error, policy=self.policy, entries=entries))
+        if updated.state != ON_DELIVERY:
+            await self.notify_sender(updated)
+
+    async def notify_sender(self, message: QueuedMessage) -> None:
+        """Tell a sender with a client endpoint about a final state (once; getMessageStatus always answers)."""
+        sender = self.env.registry.participant(message.sender_id)
+        if sender is None or not sender.async_endpoint:
+            return
+        ctx = self._context(message, PUSH_STATUS, recipient=message.sender_id)
+        error = (message.status_code, message.last_error) if message.last_error else None
+        request = wire.push_status_notification(message_id=message.message_id, state=message.state,
+                                                code=message.status_code, message=message.status_message,
+                                                session_id=message.session_id, error=error)
+        outgoing = await self.run_in_pool(self._sealed, ctx, request)
+        _, entries = await self._exchange(ctx, sender.async_endpoint, outgoing)
+        await self.run_in_pool(self.journal.append_many, entries)
+
+    def _context(self, message: QueuedMessage, shape: Shape, recipient: str | None = None) -> MessageContext:
+        info = MessageInfo(message_id=message.message_id, correlation_id=message.correlation_id,
+                           service_id=message.service_id, message_date=None, route_id=None,
+                           sender_id=message.sender_id, password=None, message_type=message.message_type)
+        return MessageContext(env=self.env, raw=b"", session_id=message.session_id, info=info, shape=shape,
+                              service=self.env.registry.service(message.service_id),
+                              recipient_id=recipient or message.recipient_id, received_at=self.env.clock())
+
+    def _sealed(self, ctx: MessageContext, raw: bytes) -> bytes:
+        if ctx.service is None or not ctx.service.require_transport_signature:
+            return raw
+        identity = self.env.security.signing
+        return sign_envelope(raw, identity.key, identity.certificate, key_info=identity.key_info)
+
+    async def _exchange(self, ctx: MessageContext, endpoint: str | None, outgoing: bytes):
+        """One call to a participant's client endpoint: (error or None, journal entries of both hops)."""
+        started = self.env.clock()
+        entries = [journal_entry("request-out", ctx, body=outgoing, started=started, frm=GATEWAY,
+                                 to=ctx.recipient_id, verdicts=[])]
+        if not endpoint:
+            return "the recipient has no IAsyncChannelClient endpoint", entries
+        try:
+            answer = await self.forwarder.post(self.resolve_endpoint(endpoint), outgoing,
+                                               timeout=self.env.settings.async_push_timeout_seconds,
+                                               max_bytes=self.env.settings.max_response_bytes)
+        except Fault as fault:
+            ctx.verdicts.append(Verdict("forward_to_provider", "fail", fault.data, 0.0))
+            entries.append(journal_entry("response-in", ctx, body=b"", frm=ctx.recipient_id, fault=fault))
+            return f"{fault.code}: {fault.data}", entries
+        return await self.run_in_pool(self._check_answer, ctx, answer, entries)
+
+    def _check_answer(self, ctx: MessageContext, answer: ProviderAnswer, entries: list):
+        ctx.raw, ctx.http_status = answer.body, answer.status
+        ctx.verdicts.append(Verdict("forward_to_provider", "pass", f"HTTP {answer.status}", answer.elapsed * 1000))
+        fault = None
+        try:
+            run_checks(RESPONSE_CHECKS, ctx)
+        except Fault as refused:
+            fault = refused
+        entries.append(journal_entry("response-in", ctx, frm=ctx.recipient_id, status=answer.status, fault=fault))
+        if fault is not None:
+            return f"{fault.code}: {fault.data}", entries
+        if ctx.is_fault:
+            info = ctx.operation.find(f"detail/{ctx.shape.fault}")
+            code = info.findtext("errorCode") if info is not None else ctx.operation.findtext("faultcode")
+            return f"the receiver answered with a fault: {code}", entries
+        return None, entries
