@@ -1,0 +1,193 @@
+"""AsyncChannel over real HTTP: pull and push round trips, correlation, retries, redelivery, isolation."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest_twisted
+from lxml import etree
+from twisted.internet import reactor, task
+
+from gateway import client
+from gateway import contract as c
+from gateway.asyncchannel import wire
+from gateway.asyncchannel.queue import RetryPolicy
+from tests.conftest import ECHO_NS, PASSWORD, echo_request, start_harness, stop_harness, utc_now
+
+
+def _send(service="ASYNC_PULL", sender="consumer", **fields) -> bytes:
+    return wire.send_message(service_id=service, sender_id=sender, password=PASSWORD,
+                             payload=fields.pop("payload", echo_request()), **fields)
+
+
+async def _call(harness, body: bytes) -> etree._Element:
+    status, answer = await harness.call_async(body)
+    assert status == 200, etree.tostring(answer)
+    return answer
+
+
+async def _pull(harness, participant: str, service="ASYNC_PULL", **options) -> list[etree._Element]:
+    answer = await _call(harness, wire.get_messages(service_id=service, sender_id=participant, password=PASSWORD,
+                                                    **options))
+    return answer.findall("response/messages")
+
+
+async def _status(harness, participant: str, message_id: str) -> str:
+    answer = await _call(harness, wire.get_message_status(message_id=message_id, sender_id=participant,
+                                                          password=PASSWORD))
+    return answer.findtext("response/messageState")
+
+
+async def _ack(harness, participant: str, message_id: str, service="ASYNC_PULL", **options) -> None:
+    await _call(harness, wire.delivery_notification(message_id=message_id, service_id=service,
+                                                    sender_id=participant, password=PASSWORD, **options))
+
+
+async def _eventually(check, seconds: float = 5.0):
+    """Poll `check` (a coroutine function returning a truthy value when done), bounded in time."""
+    for _ in range(int(seconds / 0.05)):
+        result = await check()
+        if result:
+            return result
+        await task.deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError(f"not done within {seconds} s")
+
+
+@pytest_twisted.ensureDeferred
+async def test_pull_round_trip_request_update_response(harness):
+    sent = await _call(harness, _send(payload=echo_request("запрос")))
+    message_id = sent.findtext("response/messageId")
+    correlation = sent.findtext("response/correlationId")
+    assert message_id and correlation and sent.findtext("response/sessionId").startswith("{")
+    assert await _status(harness, "consumer", message_id) == "ON_DELIVERY"
+
+    pulled = await _pull(harness, "clinic")
+    assert [m.findtext("messageInfo/messageId") for m in pulled] == [message_id]
+    assert pulled[0].findtext("messageInfo/correlationId") == correlation
+    assert pulled[0].find("messageInfo/sender/password") is None
+    assert pulled[0].findtext(f"messageData/data/{{{ECHO_NS}}}EchoRequest/text") == "запрос"
+    await _ack(harness, "clinic", message_id)
+    assert await _status(harness, "consumer", message_id) == "DELIVERED"
+    assert await _status(harness, "clinic", message_id) == "DELIVERED"
+
+    # The provider answers in the same exchange; both go back to the originator.
+    for kind in ("UPDATE", "RESPONSE"):
+        answer = await _call(harness, _send(sender="clinic", message_type=kind, correlation_id=correlation,
+                                            payload=echo_request(kind)))
+        assert answer.findtext("response/correlationId") == correlation
+    back = await _pull(harness, "consumer", correlation_id=correlation)
+    assert [m.findtext("messageInfo/messageType") for m in back] == ["UPDATE", "RESPONSE"]
+    for message in back:
+        await _ack(harness, "consumer", message.findtext("messageInfo/messageId"))
+    assert await _pull(harness, "consumer") == []
+
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(message_id=message_id, limit=50))
+    transitions = [v["detail"] for r in records if r["hop"] == "state" for v in r["verdicts"]]
+    assert transitions[0].startswith("- → ON_DELIVERY") and transitions[-1].startswith("ON_DELIVERY → DELIVERED")
+
+
+@pytest_twisted.ensureDeferred
+async def test_unacknowledged_pull_comes_back_after_the_visibility_timeout(harness):
+    sent = await _call(harness, _send())
+    message_id = sent.findtext("response/messageId")
+    assert len(await _pull(harness, "clinic")) == 1
+    assert await _pull(harness, "clinic") == []  # handed out, hidden while unacknowledged
+    later = harness.app.env.settings.async_visibility_seconds + 1
+    harness.app.env.clock = lambda: utc_now() + timedelta(seconds=later)
+    again = await _pull(harness, "clinic")
+    assert [m.findtext("messageInfo/messageId") for m in again] == [message_id]
+
+
+@pytest_twisted.ensureDeferred
+async def test_refusal_with_resend_makes_the_message_visible_again(harness):
+    message_id = (await _call(harness, _send())).findtext("response/messageId")
+    await _pull(harness, "clinic")
+    await _ack(harness, "clinic", message_id, accepted=False, resend=True, error=("E-1", "busy"))
+    assert [m.findtext("messageInfo/messageId") for m in await _pull(harness, "clinic")] == [message_id]
+    await _ack(harness, "clinic", message_id, accepted=False, resend=False)
+    assert await _status(harness, "consumer", message_id) == "NOT_DELIVERED"
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_participants_messages_stay_invisible(harness):
+    message_id = (await _call(harness, _send())).findtext("response/messageId")
+    assert await _pull(harness, "outsider") == []
+    status, answer = await harness.call_async(wire.get_message_status(message_id=message_id, sender_id="outsider",
+                                                                      password=PASSWORD))
+    assert client.read_reply(status, etree.tostring(answer.getparent().getparent())).fault["errorCode"] == "SHEP-213"
+    status, answer = await harness.call_async(_send(service="NO_SUCH_SERVICE"))
+    assert answer.findtext(".//errorCode") == "SHEP-150"
+
+
+@pytest_twisted.ensureDeferred
+async def test_expired_message_is_not_delivered(harness):
+    expires = (utc_now() + timedelta(seconds=30)).isoformat()
+    message_id = (await _call(harness, _send(properties={"expiresAt": expires}))).findtext("response/messageId")
+    harness.app.env.clock = lambda: utc_now() + timedelta(minutes=1)
+    assert await _pull(harness, "clinic") == []
+    assert await _status(harness, "consumer", message_id) == "DELIVERY_STOPPED"
+
+
+def _push_answer(raw: bytes) -> tuple[int, bytes]:
+    info = wire.operation_of(raw).find("request/messageInfo")
+    return 200, wire.send_message_response(message_id=info.findtext("messageId"),
+                                           correlation_id=info.findtext("correlationId"),
+                                           session_id=info.findtext("sessionId"), wrapper="sendMessageResponse",
+                                           ns=c.ASYNC_CLIENT_NS)
+
+
+async def _push_harness(tmp_path, pki, attempts: int):
+    harness = await start_harness(tmp_path, pki, async_push_interval_seconds=0.05)
+    harness.app.push.policy = RetryPolicy(max_attempts=attempts, base=0.05, cap=0.1)
+    return harness
+
+
+@pytest_twisted.ensureDeferred
+async def test_push_receiver_failing_twice_then_accepting(tmp_path, pki):
+    harness = await _push_harness(tmp_path, pki, attempts=5)
+    calls = []
+
+    def flaky(raw):
+        calls.append(raw)
+        return (503, b"try later") if len(calls) <= 2 else _push_answer(raw)
+
+    harness.stub.answer = flaky
+    try:
+        message_id = (await _call(harness, _send(service="ASYNC_PUSH"))).findtext("response/messageId")
+
+        async def delivered():
+            return await _status(harness, "consumer", message_id) == "DELIVERED"
+        await _eventually(delivered)
+        assert len(calls) == 3
+        pushed = wire.operation_of(calls[-1])
+        assert pushed.tag == c.q(c.ASYNC_CLIENT_NS, "sendMessage")
+        assert pushed.findtext("request/messageInfo/messageId") == message_id
+        c.async_schema().assertValid(etree.ElementTree(etree.fromstring(calls[-1])))
+        message = (await harness.app.run_in_pool(lambda: harness.app.queue.list(service_id="ASYNC_PUSH")))[0]
+        assert message.attempts == 3 and message.last_error is None
+    finally:
+        await stop_harness(harness)
+
+
+@pytest_twisted.ensureDeferred
+async def test_push_receiver_that_never_accepts_ends_in_delivery_stopped(tmp_path, pki):
+    harness = await _push_harness(tmp_path, pki, attempts=3)
+    harness.stub.answer = lambda raw: (500, b"<html>down</html>")
+    try:
+        message_id = (await _call(harness, _send(service="ASYNC_PUSH"))).findtext("response/messageId")
+
+        async def stopped():
+            return await _status(harness, "consumer", message_id) == "DELIVERY_STOPPED"
+        await _eventually(stopped)
+        assert len(harness.stub.received) == 3
+        message = (await harness.app.run_in_pool(lambda: harness.app.queue.list(service_id="ASYNC_PUSH")))[0]
+        assert "SHEP-203" in message.last_error
+    finally:
+        await stop_harness(harness)
+
+
+@pytest_twisted.ensureDeferred
+async def test_async_wsdl_is_served_with_the_callers_address(harness):
+    status, raw = await harness.get("/bip-async/?wsdl")
+    assert status == 200
+    doc = etree.fromstring(raw)
+    assert doc.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location") == harness.async_url
