@@ -9,7 +9,10 @@ import uuid
 from datetime import timedelta
 from typing import Any, Callable
 
+from twisted.internet import defer
+
 from gateway.asyncchannel import wire
+from gateway.asyncchannel.push import PushDelivery
 from gateway.asyncchannel.queue import ON_DELIVERY, STATUS, AsyncQueue, NotPending, NotYours, QueuedMessage
 from gateway.channel import GATEWAY, Channel, Reply
 from gateway.context import Environment, MessageContext, Verdict
@@ -26,10 +29,11 @@ class AsyncChannel(Channel):
     default_fault = ASYNC_SEND.fault
 
     def __init__(self, env: Environment, journal: Journal, metrics: Metrics, run_in_pool: Callable[..., Any],
-                 queue: AsyncQueue, wake_push: Callable[[], None]):
+                 queue: AsyncQueue, push: PushDelivery, reactor):
         super().__init__(env, journal, metrics, run_in_pool)
         self.queue = queue
-        self.wake_push = wake_push
+        self.push = push
+        self.reactor = reactor
         self.operations = {
             ASYNC_SEND.operation: self._send_message,
             ASYNC_GET_MESSAGES.operation: self._get_messages,
@@ -40,7 +44,7 @@ class AsyncChannel(Channel):
     async def _process(self, ctx: MessageContext) -> Reply:
         reply = await self.run_in_pool(self._run, ctx)
         if ctx.shape is ASYNC_SEND and reply.fault_code is None:
-            self.wake_push()
+            self.push.wake()
         return reply
 
     def _run(self, ctx: MessageContext) -> Reply:
@@ -115,10 +119,13 @@ class AsyncChannel(Channel):
         detail = None if error is None else f"{error.findtext('errorCode')}: {error.findtext('errorMessage')}"
         body = self.seal(ctx, wire.delivery_notification_response(session_id=ctx.session_id))
         try:
-            self.queue.acknowledge(ctx.info.message_id, ctx.sender.id, accepted=accepted, resend=resend,
-                                   now=self.env.clock(), error=detail, entries=self._hops(ctx, body))
+            message = self.queue.acknowledge(ctx.info.message_id, ctx.sender.id, accepted=accepted, resend=resend,
+                                             now=self.env.clock(), error=detail, entries=self._hops(ctx, body))
         except NotYours:
             raise Fault("ASYNC_MESSAGE_UNKNOWN", f"messageId {ctx.info.message_id!r} for {ctx.sender.id!r}") from None
         except NotPending as exc:
             raise Fault("ASYNC_NOT_PENDING", str(exc)) from None
+        if message.state != ON_DELIVERY:
+            # From the worker thread: the notification itself goes out on the reactor.
+            self.reactor.callFromThread(lambda: defer.Deferred.fromCoroutine(self.push.notify_sender(message)))
         return Reply(200, body)

@@ -103,9 +103,12 @@ class PushDelivery:
         request = wire.push_status_notification(message_id=message.message_id, state=message.state,
                                                 code=message.status_code, message=message.status_message,
                                                 session_id=message.session_id, error=error)
-        outgoing = await self.run_in_pool(self._sealed, ctx, request)
-        _, entries = await self._exchange(ctx, sender.async_endpoint, outgoing)
-        await self.run_in_pool(self.journal.append_many, entries)
+        try:
+            outgoing = await self.run_in_pool(self._sealed, ctx, request)
+            _, entries = await self._exchange(ctx, sender.async_endpoint, outgoing)
+            await self.run_in_pool(self.journal.append_many, entries)
+        except Exception:  # best effort: getMessageStatus stays the source of truth
+            log.exception("status notification for %s failed", message.message_id)
 
     def _context(self, message: QueuedMessage, shape: Shape, recipient: str | None = None) -> MessageContext:
         info = MessageInfo(message_id=message.message_id, correlation_id=message.correlation_id,
