@@ -73,7 +73,8 @@ class GatewayApp:
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
         self.env = Environment(settings=gw, registry=settings.registry, passwords=PasswordVerifier(),
                                replay_guard=self.store, payload_schemas=PayloadSchemas(), clock=clock)
-        self.forwarder = Forwarder(reactor, persistent=persistent_connections)
+        self.forwarder = Forwarder(reactor, persistent=persistent_connections,
+                                   connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
         self.base_url: str | None = None
         self.channel = SyncChannel(self.env, self.journal, self.metrics, self.forwarder,

@@ -82,9 +82,11 @@ def _classify(url: str, exc: Exception, max_bytes: int) -> Exception:
 class Forwarder:
     """POSTs a SOAP message to a provider endpoint; raises catalogue faults for transport failures."""
 
-    def __init__(self, reactor, *, persistent: bool = True):
+    def __init__(self, reactor, *, persistent: bool = True, connections_per_host: int = 2):
         self.reactor = reactor
         self.pool = client.HTTPConnectionPool(reactor, persistent=persistent)
+        # A push round talks to one receiver many times at once: keep that many connections open.
+        self.pool.maxPersistentPerHost = connections_per_host
         self.agent = client.Agent(reactor, connectTimeout=None, pool=self.pool)
 
     async def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> ProviderAnswer:
