@@ -84,7 +84,7 @@ class GatewayApp:
         self.push = PushDelivery(self.env, self.queue, self.journal, self.forwarder, self.run_in_pool,
                                  self.resolve_endpoint, reactor)
         self.async_channel = AsyncChannel(self.env, self.journal, self.metrics, self.run_in_pool, self.queue,
-                                          self.push, reactor)
+                                          self.push)
         self.site = self._site()
         self.port = None
 

@@ -1,4 +1,4 @@
-"""`shep`: serve, send, journal show|verify, faults, hash-password."""
+"""`shep`: serve, send, journal show|verify, queue list|stop|retry, faults, hash-password."""
 from __future__ import annotations
 
 import argparse
@@ -196,6 +196,61 @@ def cmd_journal_verify(args) -> int:
     return 1
 
 
+def _queue(args):
+    from gateway.asyncchannel.queue import AsyncQueue
+
+    store, journal = _journal(args)
+    return store, AsyncQueue(store, journal)
+
+
+def cmd_queue_list(args) -> int:
+    from gateway.asyncchannel.queue import STATES
+
+    if args.state and args.state not in STATES:
+        print(f"shep queue list: --state must be one of {', '.join(STATES)}", file=sys.stderr)
+        return 2
+    store, queue = _queue(args)
+    try:
+        messages = queue.list(state=args.state, service_id=args.service_id, participant=args.participant,
+                              limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([m.as_dict() for m in messages], ensure_ascii=False, indent=1))
+        return 0
+    for m in messages:
+        print(f"{m.message_id} {m.state:<16} {m.message_type:<12} service={m.service_id} "
+              f"{m.sender_id} → {m.recipient_id} ({m.delivery}) attempts={m.attempts} "
+              f"due={m.due_at.isoformat()} created={m.created_at.isoformat()}")
+        if m.last_error:
+            print(f"    last error: {m.last_error}")
+    print(f"{len(messages)} message(s)")
+    return 0
+
+
+def cmd_queue_change(args) -> int:
+    """stop | retry: the store holds the state, so a running server sees the change at its next round."""
+    from gateway.asyncchannel.queue import NotPending, NotYours
+
+    store, queue = _queue(args)
+    now = datetime.now(timezone.utc)
+    try:
+        if args.queue_command == "stop":
+            message = queue.stop(args.message_id, now, args.reason)
+        else:
+            message = queue.retry(args.message_id, now)
+    except NotYours:
+        print(f"shep queue {args.queue_command}: no message {args.message_id} in the queue", file=sys.stderr)
+        return 2
+    except NotPending as exc:
+        print(f"shep queue {args.queue_command}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"{message.message_id} {message.state} ({message.status_code} {message.status_message})")
+    return 0
+
+
 def cmd_faults(args) -> int:
     from gateway.faults import catalogue_json, render_markdown
 
@@ -273,6 +328,27 @@ def parser() -> argparse.ArgumentParser:
     verify = jsub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken record")
     _common(verify)
     verify.set_defaults(func=cmd_journal_verify)
+
+    queue = sub.add_parser("queue", help="list the AsyncChannel queue; stop or retry a message's delivery")
+    qsub = queue.add_subparsers(dest="queue_command", required=True)
+    qlist = qsub.add_parser("list", help="queued messages, oldest first")
+    _common(qlist)
+    # Checked by the command: importing the queue (SQLAlchemy) here would slow every shep command.
+    qlist.add_argument("--state", help="ON_DELIVERY, DELIVERED, NOT_DELIVERED or DELIVERY_STOPPED")
+    qlist.add_argument("--service-id")
+    qlist.add_argument("--participant", help="sender or recipient")
+    qlist.add_argument("--limit", type=int, default=100)
+    qlist.add_argument("--json", action="store_true")
+    qlist.set_defaults(func=cmd_queue_list)
+    stop = qsub.add_parser("stop", help="ON_DELIVERY → DELIVERY_STOPPED")
+    _common(stop)
+    stop.add_argument("message_id", metavar="MESSAGE_ID")
+    stop.add_argument("--reason", default="stopped with shep queue stop")
+    stop.set_defaults(func=cmd_queue_change)
+    retry = qsub.add_parser("retry", help="back to ON_DELIVERY now, attempts reset (any state but DELIVERED)")
+    _common(retry)
+    retry.add_argument("message_id", metavar="MESSAGE_ID")
+    retry.set_defaults(func=cmd_queue_change)
 
     faults = sub.add_parser("faults", help="print the fault catalogue (markdown, or --json)")
     faults.add_argument("--json", action="store_true")

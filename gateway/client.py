@@ -228,3 +228,7 @@ def post(url: str, body: bytes, timeout: float = 60) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+# Public for the AsyncChannel client, which reads ErrorInfo in status notifications too.
+read_error_info = _error_info

@@ -191,3 +191,9 @@ async def test_async_wsdl_is_served_with_the_callers_address(harness):
     assert status == 200
     doc = etree.fromstring(raw)
     assert doc.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location") == harness.async_url
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_provider_cannot_open_an_exchange_with_itself(harness):
+    status, answer = await harness.call_async(_send(sender="clinic"))
+    assert answer.findtext(".//errorCode") == "SHEP-153"

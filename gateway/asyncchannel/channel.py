@@ -9,8 +9,6 @@ import uuid
 from datetime import timedelta
 from typing import Any, Callable
 
-from twisted.internet import defer
-
 from gateway.asyncchannel import wire
 from gateway.asyncchannel.push import PushDelivery
 from gateway.asyncchannel.queue import ON_DELIVERY, STATUS, AsyncQueue, NotPending, NotYours, QueuedMessage
@@ -29,11 +27,10 @@ class AsyncChannel(Channel):
     default_fault = ASYNC_SEND.fault
 
     def __init__(self, env: Environment, journal: Journal, metrics: Metrics, run_in_pool: Callable[..., Any],
-                 queue: AsyncQueue, push: PushDelivery, reactor):
+                 queue: AsyncQueue, push: PushDelivery):
         super().__init__(env, journal, metrics, run_in_pool)
         self.queue = queue
         self.push = push
-        self.reactor = reactor
         self.operations = {
             ASYNC_SEND.operation: self._send_message,
             ASYNC_GET_MESSAGES.operation: self._get_messages,
@@ -126,6 +123,5 @@ class AsyncChannel(Channel):
         except NotPending as exc:
             raise Fault("ASYNC_NOT_PENDING", str(exc)) from None
         if message.state != ON_DELIVERY:
-            # From the worker thread: the notification itself goes out on the reactor.
-            self.reactor.callFromThread(lambda: defer.Deferred.fromCoroutine(self.push.notify_sender(message)))
+            self.push.notify_later(message)
         return Reply(200, body)

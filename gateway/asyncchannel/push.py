@@ -44,6 +44,8 @@ class PushDelivery:
         self._loop.clock = reactor
         self._round: defer.Deferred | None = None
         self._woken = False
+        self._rerun = False
+        self._notices: set[defer.Deferred] = set()
 
     def start(self) -> None:
         self._loop.start(self.env.settings.async_push_interval_seconds, now=True)
@@ -53,6 +55,15 @@ class PushDelivery:
             self._loop.stop()
         if self._round is not None:
             await self._round
+        await defer.DeferredList(list(self._notices))
+
+    def notify_later(self, message: QueuedMessage) -> None:
+        """From a worker thread: send the sender's notification on the reactor, tracked for shutdown."""
+        def start():
+            notice = defer.Deferred.fromCoroutine(self.notify_sender(message))
+            self._notices.add(notice)
+            notice.addBoth(lambda _: self._notices.discard(notice))
+        self.reactor.callFromThread(start)
 
     def wake(self) -> None:
         """A message was accepted: deliver it now rather than at the next interval."""
@@ -61,13 +72,17 @@ class PushDelivery:
             self.reactor.callLater(0, self.tick)
 
     def tick(self) -> defer.Deferred | None:
-        self._woken = False
         if self._round is not None:
+            self._rerun = self._woken  # a wake during a round asks for another one right after
             return None
+        self._woken = False
         self._round = defer.Deferred.fromCoroutine(self._run_round())
 
         def done(result):
             self._round = None
+            if self._rerun:
+                self._rerun = False
+                self.wake()
             return result
 
         self._round.addErrback(lambda failure: log.error("push round failed: %s", failure.getTraceback()))
@@ -78,8 +93,11 @@ class PushDelivery:
         lease = timedelta(seconds=s.async_push_timeout_seconds + 5)
         claimed = await self.run_in_pool(lambda: self.queue.claim_push(now=self.env.clock(), lease=lease,
                                                                         limit=s.async_push_batch))
-        await defer.DeferredList([defer.Deferred.fromCoroutine(self._deliver(m)) for m in claimed],
-                                 consumeErrors=True)
+        results = await defer.DeferredList([defer.Deferred.fromCoroutine(self._deliver(m)) for m in claimed],
+                                           consumeErrors=True)
+        for message, (ok, failure) in zip(claimed, results, strict=True):
+            if not ok:  # the lease lapses and the message is tried again; say why it failed
+                log.error("push of %s failed: %s", message.message_id, failure.getTraceback())
         if len(claimed) == s.async_push_batch:
             self.wake()
 
@@ -154,6 +172,8 @@ class PushDelivery:
             return f"{fault.code}: {fault.data}", entries
         if ctx.is_fault:
             info = ctx.operation.find(f"detail/{ctx.shape.fault}")
-            code = info.findtext("errorCode") if info is not None else ctx.operation.findtext("faultcode")
-            return f"the receiver answered with a fault: {code}", entries
+            reason = (" ".join(filter(None, (info.findtext("errorCode"), info.findtext("errorMessage"),
+                                             info.findtext("errorData")))) if info is not None
+                      else f"{ctx.operation.findtext('faultcode')} {ctx.operation.findtext('faultstring')}")
+            return f"the receiver answered with a fault: {reason}", entries
         return None, entries

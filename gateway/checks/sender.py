@@ -20,8 +20,10 @@ def authenticate_sender(ctx: MessageContext) -> None:
 
 
 def authorize_sender(ctx: MessageContext) -> None:
-    # The provider answers on its own service (async UPDATE/RESPONSE); allowed_senders is about callers.
-    if ctx.sender.id != ctx.service.provider and not ctx.service.allows(ctx.sender.id):
+    # The provider answers on its own service (async UPDATE/NOTIFICATION/RESPONSE); allowed_senders is about
+    # who may open an exchange.
+    answering = ctx.sender.id == ctx.service.provider and ctx.info.message_type not in (None, "REQUEST")
+    if not answering and not ctx.service.allows(ctx.sender.id):
         raise Fault("ACCESS_DENIED", f"{ctx.sender.id!r} may not call {ctx.service.id!r}")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from functools import lru_cache
+from urllib.parse import parse_qsl
 
 from lxml import etree
 
@@ -10,6 +11,25 @@ from gateway import contract as c
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
+
+
+def serve(request, endpoint: str, default_wsdl: str) -> bytes | None:
+    """Answer `?wsdl`, `?wsdl=<file>` or `?xsd=<file>` for the address `endpoint`; None when the query asks
+    for no contract file (the caller handles the GET itself)."""
+    # `?wsdl` has no "=", which request.args drops: read the query string itself.
+    query = dict(parse_qsl(request.uri.partition(b"?")[2].decode("utf-8", "replace"), keep_blank_values=True))
+    if "wsdl" in query:
+        document = render("wsdl", query["wsdl"] or default_wsdl, endpoint)
+    elif "xsd" in query:
+        document = render("xsd", query["xsd"], endpoint)
+    else:
+        return None
+    if document is None:
+        request.setResponseCode(404)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"no such contract file\n"
+    request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
+    return document
 
 
 @lru_cache(maxsize=64)

@@ -5,7 +5,6 @@ import io
 import json
 import logging
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl
 
 from twisted.internet import defer
 from twisted.web import resource, server
@@ -102,22 +101,8 @@ class ChannelResource(resource.Resource):
         self.wss = wss
 
     def render_GET(self, request: server.Request):
-        # `?wsdl` has no "=", which request.args drops: read the query string itself.
-        query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
-        args = dict(parse_qsl(query, keep_blank_values=True))
-        endpoint = base_url(request) + self.path
-        if "wsdl" in args:
-            document = contract_files.render("wsdl", args["wsdl"] or self.wsdl, endpoint)
-        elif "xsd" in args:
-            document = contract_files.render("xsd", args["xsd"], endpoint)
-        else:
-            return self._handle(request)
-        if document is None:
-            request.setResponseCode(404)
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"no such contract file\n"
-        request.setHeader(b"Content-Type", XML)
-        return document
+        document = contract_files.serve(request, base_url(request) + self.path, self.wsdl)
+        return self._handle(request) if document is None else document
 
     def render(self, request: server.Request):
         if request.method in (b"GET", b"HEAD"):
