@@ -43,7 +43,8 @@ def cmd_serve(args) -> int:
     base = app.base_url
     print(f"shep-emulator gateway listening on {base}  (config {settings.source})", flush=True)
     for label, path in (("WSDL", "/bip-sync/?wsdl"), ("SyncChannel", "/bip-sync/"),
-                        ("WS-Security", "/bip-sync-wss-gost/"), ("faults", "/api/faults"),
+                        ("WS-Security", "/bip-sync-wss-gost/"), ("AsyncChannel", "/bip-async/"),
+                        ("faults", "/api/faults"),
                         ("journal", "/api/journal"), ("certificate", "/api/certificate"), ("PKI OCSP", "/pki/ocsp"),
                         ("health", "/health"), ("metrics", "/metrics"), ("demo provider", "/demo/echo")):
         print(f"  {label:<14} {base}{path}", flush=True)
