@@ -91,8 +91,9 @@ class ProviderStub(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def default_settings(provider_url: str, **gateway_overrides) -> Settings:
+def default_settings(provider_url: str, *, participants=(), services=(), **gateway_overrides) -> Settings:
     participants = [
+        *participants,
         Participant("consumer", PASSWORD_HASH, None, bin=CONSUMER_BIN),
         Participant("outsider", PASSWORD_HASH, None),
         Participant("provider", None, provider_url, bin=PROVIDER_BIN),
@@ -103,6 +104,7 @@ def default_settings(provider_url: str, **gateway_overrides) -> Settings:
     common = dict(provider="provider", channel="sync", timeout_seconds=5.0,
                   allowed_senders=frozenset({"consumer"}), routes=frozenset(), strict=False)
     services = [
+        *services,
         Service("ECHO", payload_schema=ECHO_XSD, **common),
         Service("ECHO_STRICT", payload_schema=ECHO_XSD, **{**common, "strict": True}),
         Service("ECHO_ROUTED", payload_schema=ECHO_XSD, **{**common, "routes": frozenset({"route-a"})}),
@@ -149,11 +151,14 @@ class Harness:
         return status, wire.operation_of(raw)
 
 
-async def start_harness(tmp_path: Path, pki: "SharedPKI", **gateway_overrides) -> Harness:
+async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), services=(),
+                        **gateway_overrides) -> Harness:
+    """Extra `participants` and `services` (registry objects) join the defaults; endpoints may be relative
+    ("/portal/…") to reach resources mounted on the gateway's own site (`harness.app.site.resource`)."""
     stub = ProviderStub()
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
-    settings = default_settings(provider_url, **gateway_overrides)
+    settings = default_settings(provider_url, participants=participants, services=services, **gateway_overrides)
     app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'shep.db'}",
                      persistent_connections=False, pki_state_dir=pki.state_dir)
     app.listen(port=0, host="127.0.0.1")
