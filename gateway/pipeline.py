@@ -10,7 +10,6 @@ from typing import Callable
 
 from gateway.context import MessageContext, Verdict
 from gateway.faults import Fault
-from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND
 from gateway.checks.envelope import (
     check_envelope, check_provider_envelope, check_provider_status, limit_xml_depth, parse_xml, parse_provider_answer,
     tolerate_client_variations)
@@ -23,11 +22,14 @@ from gateway.checks.schema import (
     read_request_info, validate_request_schema, validate_response_schema)
 from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
 from gateway.checks.service import lookup_service
+from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND
 from gateway.checks.signature import (
     bind_certificate_to_sender, require_transport_signature, validate_certificate, verify_payload_signature,
     verify_provider_signature, verify_transport_signature)
 
-REQUEST_CHECKS = [
+# Every request, on either channel, starts the same way: transport, parsing, signature, envelope, schema,
+# who sends it.
+HEAD = [
     require_post,
     limit_body_size,
     require_content_type,
@@ -39,33 +41,23 @@ REQUEST_CHECKS = [
     validate_request_schema,
     read_request_info,
     authenticate_sender,
+]
+# The signer's certificate and the message's freshness.
+_TRUST = [validate_certificate, bind_certificate_to_sender, check_message_date]
+
+REQUEST_CHECKS = [
+    *HEAD,
     lookup_service,
     authorize_sender,
     enforce_strict_mode,
     require_transport_signature,
-    validate_certificate,
-    bind_certificate_to_sender,
-    check_message_date,
+    *_TRUST,
     reject_replay,
     validate_request_payload,
     verify_payload_signature,
 ]
 
-# AsyncChannel: every operation starts the same way; the rest depends on the operation.
-ASYNC_HEAD = [
-    require_post,
-    limit_body_size,
-    require_content_type,
-    parse_xml,
-    limit_xml_depth,
-    verify_transport_signature,
-    check_envelope,
-    tolerate_client_variations,
-    validate_request_schema,
-    read_request_info,
-    authenticate_sender,
-]
-_TRUST = [validate_certificate, bind_certificate_to_sender, check_message_date]
+# AsyncChannel: after HEAD, the checks of the operation found in the Body.
 ASYNC_CHECKS = {
     ASYNC_SEND.operation: [
         lookup_service,

@@ -1,6 +1,6 @@
 """AsyncChannel v10 at `/bip-async/`: sendMessage, getMessages, getMessageStatus, sendDeliveryNotification.
 
-Every request passes the same checks as the sync channel (`ASYNC_HEAD` + the operation's own list);
+Every request passes the same checks as the sync channel (`HEAD` + the operation's own list);
 then the operation runs against the durable queue, in the worker pool, and is journalled with it.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gateway.context import Environment, MessageContext, Verdict
 from gateway.faults import Fault
 from gateway.journal import Journal
 from gateway.metrics import Metrics
-from gateway.pipeline import ASYNC_CHECKS, ASYNC_HEAD, run_checks
+from gateway.pipeline import ASYNC_CHECKS, HEAD, run_checks
 from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND, ASYNC_SHAPES
 
 
@@ -46,7 +46,7 @@ class AsyncChannel(Channel):
 
     def _run(self, ctx: MessageContext) -> Reply:
         try:
-            run_checks(ASYNC_HEAD, ctx, self.metrics.observe_check)
+            run_checks(HEAD, ctx, self.metrics.observe_check)
             run_checks(ASYNC_CHECKS[ctx.shape.operation], ctx, self.metrics.observe_check)
             return self.operations[ctx.shape.operation](ctx)
         except Fault as fault:
