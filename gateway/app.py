@@ -29,6 +29,8 @@ from gateway.security.certs import CertificateValidator, RevocationChecker, load
 from gateway.security.trust import GatewaySecurity, SigningIdentity
 from gateway.sync import SyncChannel
 from simulators.echo import EchoProvider
+from simulators.gbdfl.population import build_population
+from simulators.gbdfl.provider import GbdflProvider, LazyGbdflProvider, operator_credentials
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
 from gateway.web.resources import (BoundedRequest, CertificateResource, FaultsResource, GatewaySite,
@@ -135,6 +137,10 @@ class GatewayApp:
         api.putChild(b"certificate", CertificateResource(lambda: self.env.security.signing.certificate))
         root.putChild(b"api", api)
         root.putChild(b"demo", demo)
+        sim = resource.Resource()
+        sim.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
+            build_population(), *operator_credentials(self.pki, self.state_dir))))
+        root.putChild(b"sim", sim)
         root.putChild(b"health", HealthResource(self.tracker))
         root.putChild(b"metrics", MetricsResource(self.metrics))
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",

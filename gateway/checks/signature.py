@@ -87,23 +87,12 @@ def bind_certificate_to_sender(ctx: MessageContext) -> None:
         _bind(ctx.env.security, ctx.sender, ctx.signer_cert, "transport signature")
 
 
-def payload_document(data: etree._Element) -> bytes:
-    """The signed business document inside `data`, as the signer produced it (see docs/signatures.md)."""
-    children = [el for el in data if isinstance(el.tag, str)]
-    if not children:
-        return (data.text or "").strip().encode("utf-8")
-    document = etree.fromstring(etree.tostring(children[0] if data.get(c.XSI_TYPE) is None else data))
-    # Declarations inherited from the envelope are not part of the signed document.
-    etree.cleanup_namespaces(document)
-    return etree.tostring(document)
-
-
 def _signed_document(data: etree._Element | None) -> bytes | None:
     """The document in `data` when it ends with a ds:Signature; None when there is none."""
     if data is None:
         return None
     try:
-        document = payload_document(data)
+        document = xmldsig.document_in_data(data)
         root = c.PARSER.parse(document).getroot()
     except (ValueError, etree.XMLSyntaxError):
         return None

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from gateway.contract import DS_NS, PARSER, q
+from gateway.contract import DS_NS, PARSER, XSI_TYPE, q
 from gateway.security.algorithms import (C14N, C14N_COMMENTS, C14N_METHODS, ENVELOPED, EXC_C14N,
                                          INCLUSIVE_NAMESPACES, AlgorithmPolicy, SignatureError, b64decode,
                                          canonicalize, digest, inclusive_prefixes, load_certificate, malformed,
@@ -248,3 +248,22 @@ def verify_document(root: etree._Element | bytes, *, policy: AlgorithmPolicy) ->
                              "the signature value does not verify with the KeyInfo certificate")
     etree.strip_tags(root, etree.Comment)
     return VerifiedDocument(certificate, root, parsed.signature_method, reference.digest_method)
+
+
+def standalone(element: etree._Element) -> etree._Element:
+    """A business document carried inline in `data`, as its signer produced it on its own: the declarations
+    it inherits from the envelope dropped, but those its QName values (xsi:type="t:Response") use kept."""
+    document = etree.fromstring(etree.tostring(element))
+    used = {value.partition(":")[0] for el in document.iter() if isinstance(el.tag, str)
+            for value in [el.get(XSI_TYPE)] if value and ":" in value}
+    etree.cleanup_namespaces(document, keep_ns_prefixes=sorted(used))
+    return document
+
+
+def document_in_data(data: etree._Element) -> bytes:
+    """The signed business document inside `data` in any style: escaped text, typed inline (`data` itself is
+    the document) or untyped inline (its one child)."""
+    children = [el for el in data if isinstance(el.tag, str)]
+    if not children:
+        return (data.text or "").strip().encode("utf-8")
+    return etree.tostring(standalone(data if data.get(XSI_TYPE) is not None else children[0]))
