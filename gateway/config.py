@@ -8,7 +8,7 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -89,6 +89,23 @@ class Settings:
     source: Path
     gateway: GatewaySettings
     registry: ServiceRegistry
+    # The parties' own tables ([portal], [clinic]), checked by the endpoints themselves (`endpoint_error`).
+    endpoints: dict = field(default_factory=dict)
+
+
+# Tables the configuration file carries for the parties in endpoints/, not for the gateway.
+ENDPOINT_TABLES = ("portal", "clinic")
+
+
+def endpoint_error(settings: Settings, error: ValueError) -> ConfigError:
+    """An endpoint's complaint about its table ("portal.calendar.timezone: …") with file and line."""
+    key, _, message = str(error).partition(": ")
+    path = tuple(key.split("."))
+    try:
+        line = _locate(settings.source.read_text(encoding="utf-8"), path)
+    except OSError:
+        line = None
+    return ConfigError(message or key, file=settings.source, line=line, key=key if message else None)
 
 
 def default_config_path() -> Path:
@@ -116,7 +133,8 @@ def load_config(path: Path) -> Settings:
     except _Problem as problem:
         raise ConfigError(problem.message, file=path, line=_locate(text, problem.path),
                           key=_dotted(problem.path)) from None
-    return Settings(source=source, gateway=gateway, registry=registry)
+    endpoints = {name: _table(document[name], (name,)) for name in ENDPOINT_TABLES if name in document}
+    return Settings(source=source, gateway=gateway, registry=registry, endpoints=endpoints)
 
 
 class _Problem(Exception):
@@ -275,7 +293,7 @@ _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
 
 
 def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, ServiceRegistry]:
-    _known_keys(document, (), ("gateway", "participants", "services"))
+    _known_keys(document, (), ("gateway", "participants", "services", *ENDPOINT_TABLES))
     gateway_table = _table(document.get("gateway", {}), ("gateway",))
     _known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
     gateway = GatewaySettings(**{
