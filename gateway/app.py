@@ -16,7 +16,7 @@ from gateway.asyncchannel.channel import AsyncChannel
 from gateway.asyncchannel.push import PushDelivery
 from gateway.asyncchannel.queue import AsyncQueue
 from gateway.checks.payload import PayloadSchemas
-from gateway.config import Settings
+from gateway.config import Settings, endpoint_error
 from gateway.context import Environment
 from gateway.forward import Forwarder
 from gateway.journal import Journal
@@ -117,6 +117,25 @@ class GatewayApp:
                                signing=SigningIdentity(key, cert, gw.signing_key_info),
                                clock_skew=timedelta(seconds=gw.clock_skew_seconds))
 
+    def _mount_parties(self) -> None:
+        """The e-service's parties configured in this file ([portal], [clinic]), served by this process
+        but talking to each other only through the gateway, as separate systems would."""
+        tables = self.settings.endpoints
+        validator = self.env.security.validator
+        if "portal" in tables:
+            from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
+            try:
+                settings = PortalSettings.from_mapping(tables["portal"], base_dir=self.settings.source.parent)
+            except ValueError as error:
+                raise endpoint_error(self.settings, error) from None
+            if "state_dir" not in tables["portal"]:
+                settings = settings.replace(state_dir=self.state_dir)
+            portal = build_portal(settings.replace(gateway_url=self.base_url), anchors=validator.anchors,
+                                  intermediates=validator.intermediates,
+                                  engine=None if settings.store_url else self.store.engine,
+                                  issue_certificate=issuer_from_pki(self.pki))
+            self.site.resource.putChild(b"portal", PortalResource(portal))
+
     def _site(self) -> server.Site:
         root = resource.Resource()
         api = resource.Resource()
@@ -159,13 +178,18 @@ class GatewayApp:
         gw = self.settings.gateway
         host = host or gw.host
         self.port = self.reactor.listenTCP(gw.port if port is None else port, self.site, interface=host)
-        # Started only once listening succeeded: a pool thread left running would keep the process alive.
-        self.pool.start()
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
-        # Once: CRL and OCSP URLs in the certificates point at the server that first ran it.
-        self.pki.init(self.base_url)
-        self.env.security = self._security()
+        try:
+            # Once: CRL and OCSP URLs in the certificates point at the server that first ran it.
+            self.pki.init(self.base_url)
+            self.env.security = self._security()
+            self._mount_parties()
+        except Exception:
+            self.port.stopListening()
+            raise
+        # Started only once everything is in place: a pool thread left running would keep the process alive.
+        self.pool.start()
         self.push.start()
         return self.port
 

@@ -35,6 +35,9 @@ def cmd_serve(args) -> int:
                      store_url=_store_url(args, settings))
     try:
         app.listen(port=args.port, host=args.host)
+    except ConfigError:
+        app.store.close()
+        raise
     except Exception as exc:  # a port in use or a bad address: say so, no traceback
         print(f"shep serve: cannot listen: {exc}", file=sys.stderr)
         app.store.close()
