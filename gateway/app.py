@@ -135,6 +135,24 @@ class GatewayApp:
                                   engine=None if settings.store_url else self.store.engine,
                                   issue_certificate=issuer_from_pki(self.pki))
             self.site.resource.putChild(b"portal", PortalResource(portal))
+        if "clinic" in tables:
+            from endpoints.provider import ProviderSystem
+            from endpoints.provider import load as load_clinics
+            from endpoints.provider.config import ConfigError as ClinicConfigError
+
+            unknown = set(tables["clinic"]) - {"clinics_file"}
+            if unknown:
+                raise endpoint_error(self.settings, ValueError(f"clinic.{sorted(unknown)[0]}: unknown key; "
+                                                               "expected clinics_file"))
+            try:
+                config = (load_clinics(self.settings.source.parent / tables["clinic"]["clinics_file"])
+                          if "clinics_file" in tables["clinic"] else load_clinics())
+            except ClinicConfigError as error:
+                raise endpoint_error(self.settings, ValueError(f"clinic.clinics_file: {error}")) from None
+            clinic = ProviderSystem(config, engine=self.store.engine, pki=self.pki, state_dir=self.state_dir,
+                                    trust=(validator.anchors, validator.intermediates))
+            self.site.resource.putChild(b"clinic", clinic.resource())
+            clinic.start(self.base_url)
 
     def _site(self) -> server.Site:
         root = resource.Resource()
