@@ -362,6 +362,14 @@ def parser() -> argparse.ArgumentParser:
 
     register_pki(sub, _common)
 
+    demo = sub.add_parser("demo", help="walk both diagrams of the regulation over HTTP and print a trace; "
+                                       "exit 1 when a step behaves unexpectedly")
+    demo.add_argument("--url", default="http://127.0.0.1:8080",
+                      help="a running server (default http://127.0.0.1:8080); none there: one is started on port 0")
+    demo.add_argument("--state-dir", help="the running server's state dir, to issue a PKI certificate for "
+                                          "condition 2 (otherwise a self-signed one is used)")
+    demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
+
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")
     hashpw.add_argument("password", nargs="?", help="the password (asked for when omitted)")
     hashpw.set_defaults(func=cmd_hash_password)

@@ -1,0 +1,29 @@
+"""`shep demo` in self-started mode: both diagrams of the regulation end to end, every step OK."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SHEP = Path(sys.executable).with_name("shep")
+
+STEPS = ["D1 (pre)", "D1 process 1 → condition 1 → process 2", "D1 process 1 · condition 1", "D1 process 3",
+         "D1 condition 2 · process 5", "D1 process 6", "D1 condition 3 · process 8", "D1 process 8 («view result»)",
+         "D1 condition 2 → process 4", "D1 condition 3 → process 7", "D2 process 1",
+         "D2 processes 2–3 · condition 1", "D2 condition 1 → process 4", "D2 processes 5–6 · condition 2",
+         "D2 process 8", "D2 condition 2 → process 7"]
+
+
+def test_demo_self_started_every_step_ok():
+    # Port 1 on 127.0.0.1 never answers: the demo starts its own server on port 0 with a temp state dir.
+    result = subprocess.run([str(SHEP), "demo", "--url", "http://127.0.0.1:1"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    summary = result.stdout.split("\nSummary\n", 1)[1]
+    lines = [line for line in summary.splitlines() if line.startswith("| D")]
+    rows = {cells[0]: cells[-1] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines)}
+    assert list(rows) == STEPS
+    assert set(rows.values()) == {"OK"}
+    assert f"{len(STEPS)}/{len(STEPS)} steps OK" in summary
+    assert "FAIL" not in result.stdout
+    # the trace shows the gateway's hops with the journal's verdicts
+    assert re.search(r"→ gateway hops: request-in \(checks: \d+ pass\)", result.stdout)
