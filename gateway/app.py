@@ -122,6 +122,10 @@ class GatewayApp:
         but talking to each other only through the gateway, as separate systems would."""
         tables = self.settings.endpoints
         validator = self.env.security.validator
+        # Checked now (a bad [gbdfl] table stops the start); the people are made on the first query.
+        population = self._population_options()
+        self._simulators.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
+            build_population(**population), *operator_credentials(self.pki, self.state_dir))))
         if "portal" in tables:
             from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
             try:
@@ -154,6 +158,22 @@ class GatewayApp:
             self.site.resource.putChild(b"clinic", clinic.resource())
             clinic.start(self.base_url)
 
+    def _population_options(self) -> dict:
+        """The ЖТ ММБ's people: `[gbdfl]` seed, size and people_files (docs/gbdfl.md)."""
+        table = dict(self.settings.endpoints.get("gbdfl", {}))
+        files = [self.settings.source.parent / name for name in table.pop("people_files", [])]
+        unknown = set(table) - {"seed", "size"}
+        if unknown:
+            raise endpoint_error(self.settings, ValueError(f"gbdfl.{sorted(unknown)[0]}: unknown key; "
+                                                           "expected seed, size, people_files"))
+        for key in ("seed", "size"):
+            if key in table and (isinstance(table[key], bool) or not isinstance(table[key], int) or table[key] < 0):
+                raise endpoint_error(self.settings, ValueError(f"gbdfl.{key}: must be a non-negative integer"))
+        missing = [str(path) for path in files if not path.is_file()]
+        if missing:
+            raise endpoint_error(self.settings, ValueError(f"gbdfl.people_files: not found: {', '.join(missing)}"))
+        return {**table, "files": files}
+
     def _site(self) -> server.Site:
         root = resource.Resource()
         api = resource.Resource()
@@ -174,10 +194,8 @@ class GatewayApp:
         api.putChild(b"certificate", CertificateResource(lambda: self.env.security.signing.certificate))
         root.putChild(b"api", api)
         root.putChild(b"demo", demo)
-        sim = resource.Resource()
-        sim.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
-            build_population(), *operator_credentials(self.pki, self.state_dir))))
-        root.putChild(b"sim", sim)
+        self._simulators = resource.Resource()
+        root.putChild(b"sim", self._simulators)
         root.putChild(b"health", HealthResource(self.tracker))
         root.putChild(b"metrics", MetricsResource(self.metrics))
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",

@@ -89,23 +89,30 @@ class Settings:
     source: Path
     gateway: GatewaySettings
     registry: ServiceRegistry
-    # The parties' own tables ([portal], [clinic]), checked by the endpoints themselves (`endpoint_error`).
+    # The parties' own tables ([portal], [clinic], [gbdfl]), checked by them (`endpoint_error`).
     endpoints: dict = field(default_factory=dict)
 
 
 # Tables the configuration file carries for the parties in endpoints/, not for the gateway.
-ENDPOINT_TABLES = ("portal", "clinic")
+ENDPOINT_TABLES = ("portal", "clinic", "gbdfl")
 
 
 def endpoint_error(settings: Settings, error: ValueError) -> ConfigError:
-    """An endpoint's complaint about its table ("portal.calendar.timezone: …") with file and line."""
-    key, _, message = str(error).partition(": ")
+    """An endpoint's complaint about its table ("portal.calendar.timezone: …", "portal.x must be …") with
+    file and line: the message starts with the dotted key it is about."""
+    match = _ENDPOINT_ERROR.match(str(error))
+    key, message = match.groups() if match else (None, str(error))
+    if key is None:
+        return ConfigError(message, file=settings.source)
     path = tuple(key.split("."))
     try:
         line = _locate(settings.source.read_text(encoding="utf-8"), path)
     except OSError:
         line = None
-    return ConfigError(message or key, file=settings.source, line=line, key=key if message else None)
+    return ConfigError(message, file=settings.source, line=line, key=key)
+
+
+_ENDPOINT_ERROR = re.compile(r"([A-Za-z_][\w.-]*)(?::\s*|\s+)(.+)", re.S)
 
 
 def default_config_path() -> Path:

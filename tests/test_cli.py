@@ -384,3 +384,15 @@ def test_hash_password_verifies(tmp_path):
     assert hashed.startswith("pbkdf2-sha256$")
     assert verify_password("secret", hashed)
     assert not verify_password("Secret", hashed)
+
+
+@pytest.mark.parametrize("table, key", [("[gbdfl]\nbogus = 1\n", "gbdfl.bogus"),
+                                        ("[portal]\nlockout_attempts = 0\n", "portal.lockout_attempts")])
+def test_serve_bad_party_table_exits_2_naming_file_line_and_key(tmp_path, table, key):
+    (tmp_path / "bad.toml").write_text("# the parties' own tables are checked when the server starts\n" + table,
+                                       "utf-8")
+    result = shep("serve", "--config", "bad.toml", "--port", "0", "--state-dir", str(tmp_path / "state"),
+                  cwd=tmp_path, timeout=START_TIMEOUT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"bad.toml:3: {key}:" in result.stderr, result.stderr
+    no_traceback(result)
