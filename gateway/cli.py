@@ -49,7 +49,10 @@ def cmd_serve(args) -> int:
                         ("WS-Security", "/bip-sync-wss-gost/"), ("AsyncChannel", "/bip-async/"),
                         ("faults", "/api/faults"),
                         ("journal", "/api/journal"), ("certificate", "/api/certificate"), ("PKI OCSP", "/pki/ocsp"),
-                        ("health", "/health"), ("metrics", "/metrics"), ("demo provider", "/demo/echo")):
+                        ("health", "/health"), ("metrics", "/metrics"), ("demo provider", "/demo/echo"),
+                        *((("portal", "/portal/api/"),) if "portal" in settings.endpoints else ()),
+                        *((("clinic АЖО", "/clinic/api/"),) if "clinic" in settings.endpoints else ()),
+                        ("ЖТ ММБ", "/sim/gbdfl")):
         print(f"  {label:<14} {base}{path}", flush=True)
     # SIGTERM and Ctrl-C both stop the reactor, which runs app.stop() before exiting.
     reactor.run()
