@@ -5,17 +5,16 @@ one driver schema xsd/shep-sync.xsd; broken variants must be rejected by both.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
+from tests.schema_oracle import DATA, PARSER, SchemaOracle, load, unq
+
 ROOT = Path(__file__).resolve().parent.parent
 XSD_DIR = ROOT / "xsd"
 WSDL_DIR = ROOT / "wsdl"
-DATA = Path(__file__).resolve().parent / "data"
 DRIVER = XSD_DIR / "shep-sync.xsd"
 SYNC_WSDL = WSDL_DIR / "SyncChannel-v10.wsdl"
 
@@ -30,73 +29,12 @@ DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 SAMPLES = ["sync-request.xml", "sync-response.xml", "sync-fault.xml"]
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-
-
-# ---------------------------------------------------------------- helpers
-
-_schema_cache: list[etree.XMLSchema] = []
-
-
-def schema() -> etree.XMLSchema:
-    if not _schema_cache:
-        _schema_cache.append(etree.XMLSchema(etree.parse(str(DRIVER), _PARSER)))
-    return _schema_cache[0]
-
-
-def load(name: str) -> etree._ElementTree:
-    return etree.parse(str(DATA / name), _PARSER)
-
-
-def lxml_errors(doc: etree._ElementTree | etree._Element) -> list[str]:
-    s = schema()
-    ok = s.validate(doc)
-    return [] if ok else [str(e) for e in s.error_log]
-
-
-def xmllint() -> str:
-    exe = shutil.which("xmllint")
-    if exe is None:
-        pytest.fail("xmllint not found: install libxml2-utils (apt-get install libxml2-utils)")
-    return exe
-
-
-def run_xmllint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [xmllint(), "--noout", "--nonet", "--schema", str(DRIVER), str(path)],
-        check=False, capture_output=True, text=True, timeout=60)
-
-
-def write(tmp_path: Path, doc: etree._ElementTree | etree._Element, name: str = "msg.xml") -> Path:
-    path = tmp_path / name
-    tree = doc if isinstance(doc, etree._ElementTree) else etree.ElementTree(doc)
-    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
-    return path
-
-
-def assert_valid_both(doc, tmp_path: Path) -> None:
-    errors = lxml_errors(doc)
-    assert not errors, errors
-    res = run_xmllint(write(tmp_path, doc))
-    assert res.returncode == 0, res.stderr
-
-
-def assert_invalid_both(doc, tmp_path: Path, expect: str | None = None) -> None:
-    errors = lxml_errors(doc)
-    assert errors, "lxml accepted an invalid message"
-    if expect:
-        assert any(expect in e for e in errors), errors
-    res = run_xmllint(write(tmp_path, doc))
-    assert res.returncode != 0, "xmllint accepted an invalid message"
-    if expect:
-        assert expect in res.stderr, res.stderr
-
-
-def unq(parent: etree._Element, path: str) -> etree._Element:
-    """Find an unqualified descendant by a slash-separated path of local names."""
-    node = parent.find(".//" + path)
-    assert node is not None, path
-    return node
+_ORACLE = SchemaOracle(DRIVER)
+_PARSER = PARSER
+lxml_errors = _ORACLE.lxml_errors
+run_xmllint = _ORACLE.run_xmllint
+assert_valid_both = _ORACLE.assert_valid_both
+assert_invalid_both = _ORACLE.assert_invalid_both
 
 
 def request_info(doc: etree._ElementTree) -> etree._Element:
