@@ -17,8 +17,18 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/shep serve $(ARGS)
 
+# With SHEP_TEST_POSTGRES_URL set (CI sets it), the suites that run gateways over HTTP run a second time
+# with every gateway, queue and party on PostgreSQL.
+POSTGRES_SUITES := tests/test_sync_http.py tests/test_faults_http.py tests/test_async_http.py \
+	tests/test_signatures_http.py tests/test_asyncclient.py tests/test_portal_http.py tests/test_provider_http.py \
+	tests/test_gbdfl_http.py tests/test_zeep.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+	@if [ -n "$$SHEP_TEST_POSTGRES_URL" ]; then \
+		echo "== the HTTP suites again, on PostgreSQL =="; \
+		SHEP_TEST_HARNESS_STORE=postgresql $(BIN)/python -m pytest -q $(POSTGRES_SUITES); \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -10,6 +12,7 @@ import pytest
 import pytest_twisted
 import treq
 from lxml import etree
+from sqlalchemy import create_engine, make_url, text
 from twisted.internet import reactor
 from twisted.web import resource, server
 
@@ -159,8 +162,10 @@ async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), se
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
     settings = default_settings(provider_url, participants=participants, services=services, **gateway_overrides)
-    app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'shep.db'}",
+    store_url, schema = harness_store(tmp_path)
+    app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=store_url,
                      persistent_connections=False, pki_state_dir=pki.state_dir)
+    app.test_schema = schema
     app.listen(port=0, host="127.0.0.1")
     return Harness(app, stub, provider_port)
 
@@ -168,6 +173,32 @@ async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), se
 async def stop_harness(harness: Harness) -> None:
     await harness.app.stop()
     await harness.provider_port.stopListening()
+    if harness.app.test_schema:
+        drop_schema(harness.app.test_schema)
+
+
+# SHEP_TEST_HARNESS_STORE=postgresql runs every gateway harness on PostgreSQL (SHEP_TEST_POSTGRES_URL),
+# each in a schema of its own: the same HTTP tests, the other store (.ci/run does both).
+def harness_store(tmp_path: Path) -> tuple[str, str | None]:
+    if os.environ.get("SHEP_TEST_HARNESS_STORE") != "postgresql":
+        return f"sqlite:///{tmp_path / 'shep.db'}", None
+    base = os.environ.get("SHEP_TEST_POSTGRES_URL")
+    if not base:
+        pytest.fail("SHEP_TEST_HARNESS_STORE=postgresql needs SHEP_TEST_POSTGRES_URL")
+    schema = f"h_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False), schema
+
+
+def drop_schema(schema: str) -> None:
+    admin = create_engine(os.environ["SHEP_TEST_POSTGRES_URL"])
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
 
 
 @pytest_twisted.async_yield_fixture

@@ -64,7 +64,7 @@ journal = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("hop", String(32), nullable=False),
-    Column("direction", String(3), nullable=False),
+    Column("direction", String(8), nullable=False),  # in | out | internal (a delivery state change)
     Column("from_party", String),
     Column("to_party", String),
     Column("service_id", String),
