@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -210,10 +211,23 @@ class GatewayApp:
         site.noisy = False
         return site
 
-    def listen(self, port: int | None = None, host: str | None = None):
+    def listen(self, port: int | None = None, host: str | None = None, shared: bool = False):
+        """Listen on host:port; `shared` binds with SO_REUSEPORT so several worker processes serve one port,
+        the kernel spreading connections among them (library notes §6)."""
         gw = self.settings.gateway
         host = host or gw.host
-        self.port = self.reactor.listenTCP(gw.port if port is None else port, self.site, interface=host)
+        port = gw.port if port is None else port
+        if shared:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                sock.bind((host, port))
+                sock.listen(1024)
+                sock.setblocking(False)
+                # Twisted takes a duplicate of the descriptor; this one closes with the `with`.
+                self.port = self.reactor.adoptStreamPort(sock.fileno(), family, self.site)
+        else:
+            self.port = self.reactor.listenTCP(port, self.site, interface=host)
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
         try:

@@ -24,6 +24,8 @@ def _store_url(args, settings: Settings) -> str:
 
 
 def cmd_serve(args) -> int:
+    if args.workers > 1:
+        return _serve_workers(args)
     from twisted.internet import defer, reactor
 
     from gateway import logs
@@ -34,7 +36,7 @@ def cmd_serve(args) -> int:
     app = GatewayApp(settings, reactor=reactor, state_dir=Path(args.state_dir or settings.gateway.state_dir),
                      store_url=_store_url(args, settings))
     try:
-        app.listen(port=args.port, host=args.host)
+        app.listen(port=args.port, host=args.host, shared=args.shared_port)
     except ConfigError:
         app.store.close()
         raise
@@ -57,6 +59,61 @@ def cmd_serve(args) -> int:
     # SIGTERM and Ctrl-C both stop the reactor, which runs app.stop() before exiting.
     reactor.run()
     return 0
+
+
+def _serve_workers(args) -> int:
+    """`--workers N`: N processes, each with its own reactor, bound to one port with SO_REUSEPORT.
+
+    The first worker starts alone (it initialises the PKI and issues the parties' certificates); the
+    others join once it listens. State is in the store, so any worker can answer any request.
+    """
+    import os
+    import socket
+    import subprocess
+
+    settings = _settings(args.config)
+    host = args.host or settings.gateway.host
+    # Holding the port (bound, not listening) picks it when --port 0 and keeps it until the workers listen.
+    holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        holder.bind((host, settings.gateway.port if args.port is None else args.port))
+    except OSError as exc:
+        print(f"shep serve: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--shared-port", "--host", host,
+               "--port", str(holder.getsockname()[1]), "--log-level", args.log_level]
+    for flag, value in (("--config", args.config), ("--state-dir", args.state_dir), ("--store-url", args.store_url)):
+        if value:
+            command += [flag, value]
+    workers: list[subprocess.Popen] = []
+
+    def stop(signum, frame):
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def start() -> subprocess.Popen:
+        worker = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        workers.append(worker)
+        for line in worker.stdout:  # its banner; the line after the URLs' last one ends it
+            if worker is workers[0]:
+                sys.stdout.write(line)
+            if line.startswith("  ЖТ ММБ"):
+                break
+        return worker
+
+    for _ in range(args.workers):
+        if start().poll() is not None:
+            stop(None, None)
+            return workers[-1].wait() or 2
+    holder.close()
+    print(f"  workers        {args.workers} (pids {', '.join(str(w.pid) for w in workers)}; parent {os.getpid()})",
+          flush=True)
+    return max(worker.wait() for worker in workers)
 
 
 def cmd_send(args) -> int:
@@ -291,6 +348,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes serving the port (one per core; state is shared through the store)")
+    serve.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     serve.set_defaults(func=cmd_serve)
 
     send = sub.add_parser("send", help="send one SendMessage and print the answer; exit 1 on a fault")

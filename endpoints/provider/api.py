@@ -15,13 +15,14 @@ requests and register. Errors are {"error": {"code", "message", "messageKk"?, "d
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
-import threading
-import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
 
 from twisted.internet import threads
 from twisted.web import resource, server
@@ -32,7 +33,7 @@ from endpoints.provider.config import REASONS, Clinic, Officer, verify_password
 from endpoints.provider.office import AttachmentOffice, NotADraft, PersonNotFound, parse
 from endpoints.provider.pdf import coupon_pdf
 from endpoints.provider.registry import Person, RegistryError
-from endpoints.provider.store import COMPLETED, DRAFT, REFUSED, REGISTERED
+from endpoints.provider.store import COMPLETED, DRAFT, REFUSED, REGISTERED, sessions
 
 log = logging.getLogger("shep.provider.api")
 JSON = "application/json; charset=utf-8"
@@ -72,7 +73,7 @@ class Call:
 class Session:
     clinic: Clinic
     employee: Officer
-    expires: float  # monotonic
+    expires: datetime
 
 
 def _json(status: int, data) -> Reply:
@@ -93,28 +94,42 @@ def _person(person: Person) -> dict:
 
 
 class Sessions:
-    """Login tokens, in memory: a restart logs everyone out."""
+    """Login tokens, kept (as SHA-256) in the АЖО's table, so every worker process knows them."""
 
-    def __init__(self, lifetime: timedelta):
-        self.lifetime = lifetime.total_seconds()
-        self._tokens: dict[str, Session] = {}
-        self._lock = threading.Lock()
+    def __init__(self, engine: sa.Engine, config, lifetime: timedelta):
+        self.engine = engine
+        self.config = config
+        self.lifetime = lifetime
 
     def open(self, clinic: Clinic, employee: Officer) -> tuple[str, float]:
         token = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = {k: s for k, s in self._tokens.items() if s.expires > now}
-            self._tokens[token] = Session(clinic, employee, now + self.lifetime)
-        return token, self.lifetime
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.expires_at <= now))
+            conn.execute(sessions.insert().values(token_sha256=_digest(token), clinic_bin=clinic.bin,
+                                                  employee_iin=employee.iin, expires_at=now + self.lifetime))
+        return token, self.lifetime.total_seconds()
 
     def get(self, token: str | None) -> Session:
-        with self._lock:
-            session = self._tokens.get(token) if token else None
-        if session is None or session.expires <= time.monotonic():
+        row = None
+        if token:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(sessions).where(sessions.c.token_sha256 == _digest(token))).first()
+        clinic = self.config.clinic(row.clinic_bin) if row else None
+        employee = clinic.employee(row.employee_iin) if clinic else None
+        if employee is None or _aware(row.expires_at) <= datetime.now(timezone.utc):
             raise ApiError(401, "AUTH_REQUIRED", "Требуется вход: токен отсутствует или истёк",
                            "Жүйеге кіру қажет: токен жоқ немесе мерзімі өткен")
-        return session
+        return Session(clinic, employee, _aware(row.expires_at))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class ClinicApi(resource.Resource):
@@ -125,7 +140,7 @@ class ClinicApi(resource.Resource):
         self.office = office
         self.config = office.config
         self.base_path = base_path.rstrip("/")
-        self.sessions = Sessions(timedelta(minutes=self.config.session_minutes))
+        self.sessions = Sessions(office.store.engine, self.config, timedelta(minutes=self.config.session_minutes))
 
     # --- twisted side ---------------------------------------------------------------------------------
 

@@ -19,6 +19,15 @@ metadata = sa.MetaData()
 
 DRAFT, REGISTERED, COMPLETED, REFUSED = "DRAFT", "REGISTERED", "COMPLETED", "REFUSED"
 
+# Employees' login sessions (process 1 of diagram 2): in the store, so any worker process can check them.
+sessions = sa.Table(
+    "ajo_sessions", metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),  # never the token itself
+    sa.Column("clinic_bin", sa.String(12), nullable=False),
+    sa.Column("employee_iin", sa.String(12), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 requests = sa.Table(
     "ajo_requests", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import logging
 from datetime import datetime, timezone
@@ -217,7 +218,7 @@ class HealthResource(resource.Resource):
         self.tracker = tracker
 
     def render_GET(self, request):
-        return _json(request, {"status": "ok", "in_flight": self.tracker.count})
+        return _json(request, {"status": "ok", "in_flight": self.tracker.count, "pid": os.getpid()})
 
 
 class CertificateResource(resource.Resource):
