@@ -16,6 +16,14 @@ def _settings(path: str | None) -> Settings:
     return load_config(Path(path) if path else default_config_path())
 
 
+def _store_argument(value: str) -> str:
+    """`postgresql://…` means the psycopg driver the project ships with; other URLs pass as given."""
+    for plain in ("postgresql://", "postgres://"):
+        if value.startswith(plain):
+            return "postgresql+psycopg://" + value[len(plain):]
+    return value
+
+
 def _store_url(args, settings: Settings) -> str:
     from gateway.store import sqlite_url
 
@@ -336,7 +344,8 @@ def cmd_hash_password(args) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML configuration (default: the shipped gateway/defaults/shep.toml)")
     p.add_argument("--state-dir", help="where the SQLite store lives (default: gateway.state_dir, ./var)")
-    p.add_argument("--store-url", help="SQLAlchemy URL of the store; overrides --state-dir")
+    p.add_argument("--store", "--store-url", dest="store_url", type=_store_argument,
+                   help="the store: postgresql://user@host/db or an SQLAlchemy URL (default: SQLite in --state-dir)")
 
 
 def parser() -> argparse.ArgumentParser:
