@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import statistics
 import subprocess
@@ -52,6 +53,19 @@ def start_server(state_dir: str) -> tuple[subprocess.Popen, int]:
     raise SystemExit("the server did not start within 30 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from the OS's accounting (the load generator's CPU does not count)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def issue_credentials(state_dir: str):
     """An organisation SIGN certificate for demo-consumer (BIN from the default config), from the server's PKI."""
     out = Path(state_dir) / "consumer"
@@ -73,13 +87,13 @@ def main() -> None:
         proc, port = start_server(state_dir)
         try:
             credentials = issue_credentials(state_dir) if args.signed else None
-            run(port, args, credentials)
+            run(port, args, credentials, proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
 
-def run(port: int, args, credentials) -> None:
+def run(port: int, args, credentials, server_pid: int) -> None:
     path = "/bip-sync-wss-gost/" if credentials else "/bip-sync/"
 
     def message() -> bytes:
@@ -139,6 +153,7 @@ def run(port: int, args, credentials) -> None:
 
     threads = [threading.Thread(target=worker) for _ in range(args.clients)]
     prober = threading.Thread(target=probe)
+    cpu_before = cpu_seconds(server_pid)
     began = time.perf_counter()
     prober.start()
     for t in threads:
@@ -146,6 +161,7 @@ def run(port: int, args, credentials) -> None:
     for t in threads:
         t.join()
     wall = time.perf_counter() - began
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     stop.set()
     prober.join()
 
@@ -156,6 +172,9 @@ def run(port: int, args, credentials) -> None:
           f"{len(latencies) / wall:.0f}/s ({args.clients} clients, non-200: {faults})")
     print(f"latency ms: p50 {pct(latencies, 50):.1f}  p90 {pct(latencies, 90):.1f}  p99 {pct(latencies, 99):.1f}")
     print(f"/health under load ms: p50 {pct(health, 50):.1f}  p90 {pct(health, 90):.1f}  max {max(health) * 1000:.1f}")
+    # The server process also runs the demo provider it forwards to: this is gateway + provider per round trip.
+    print(f"server CPU per round trip: {server_cpu / max(1, len(latencies)) * 1000:.2f} ms "
+          f"(gateway and the in-process demo provider); peak RSS {peak_rss_mb(server_pid):.0f} MB")
 
 
 if __name__ == "__main__":

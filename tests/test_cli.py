@@ -396,3 +396,11 @@ def test_serve_bad_party_table_exits_2_naming_file_line_and_key(tmp_path, table,
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"bad.toml:3: {key}:" in result.stderr, result.stderr
     no_traceback(result)
+
+
+def test_store_argument_implies_the_shipped_postgresql_driver():
+    from gateway.cli import _store_argument
+
+    assert _store_argument("postgresql://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
+    assert _store_argument("postgres://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
+    assert _store_argument("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
