@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -12,7 +11,6 @@ import pytest
 import pytest_twisted
 import treq
 from lxml import etree
-from sqlalchemy import create_engine, make_url, text
 from twisted.internet import reactor
 from twisted.web import resource, server
 
@@ -23,6 +21,7 @@ from gateway.config import GatewaySettings, Settings
 from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
 from simulators.pki.ca import TestPKI
+from tests.postgres_schema import URL_VARIABLE, create_schema, drop_schema
 from simulators.pki.web import pki_resource
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,27 +177,13 @@ async def stop_harness(harness: Harness) -> None:
 
 
 # SHEP_TEST_HARNESS_STORE=postgresql runs every gateway harness on PostgreSQL (SHEP_TEST_POSTGRES_URL),
-# each in a schema of its own: the same HTTP tests, the other store (.ci/run does both).
+# each in a schema of its own: the same HTTP tests, the other store (`make test` does both).
 def harness_store(tmp_path: Path) -> tuple[str, str | None]:
     if os.environ.get("SHEP_TEST_HARNESS_STORE") != "postgresql":
         return f"sqlite:///{tmp_path / 'shep.db'}", None
-    base = os.environ.get("SHEP_TEST_POSTGRES_URL")
-    if not base:
-        pytest.fail("SHEP_TEST_HARNESS_STORE=postgresql needs SHEP_TEST_POSTGRES_URL")
-    schema = f"h_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
-    return make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False), schema
-
-
-def drop_schema(schema: str) -> None:
-    admin = create_engine(os.environ["SHEP_TEST_POSTGRES_URL"])
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    if not os.environ.get(URL_VARIABLE):
+        pytest.fail(f"SHEP_TEST_HARNESS_STORE=postgresql needs {URL_VARIABLE}")
+    return create_schema("h")
 
 
 @pytest_twisted.async_yield_fixture

@@ -16,11 +16,8 @@ import collections
 import http.client
 import http.server
 import json
-import os
 import queue
 import re
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,8 +33,8 @@ from gateway.asyncchannel import wire
 from gateway.passwords import hash_password
 from gateway.store import Store, sqlite_url
 from gateway.store.schema import async_messages, journal
+from tests.serve_process import STOP_TIMEOUT, ServeProcess, shep
 
-SHEP = Path(sys.executable).with_name("shep")
 SERVICE = "CRASH_Async"
 SENDER, RECEIVER = "crash-sender", "crash-receiver"
 PASSWORD = "crash-sender-pass"
@@ -47,17 +44,11 @@ CLIENT_THREADS = 4
 PUSH_DELAY = 0.03  # the receiver's think time per push: delivery is still going on at the kill
 KILL_FRACTION = 3  # kill once MESSAGES // KILL_FRACTION messages have been received
 START_TIMEOUT = 30
-STOP_TIMEOUT = 10
-COMMAND_TIMEOUT = 60
 SEND_TIMEOUT = 10
 KILL_WAIT = 30  # for the receiver to reach the kill threshold
 DELIVERY_WAIT = 90  # after the restart, for every acknowledged message to arrive
 STORE_WAIT = 30  # after that, for the store to record them DELIVERED (leases of the killed process lapse first)
 DELIVERED = "DELIVERED"
-
-
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
 
 
 # -- the push receiver (IAsyncChannelClient) -------------------------------------------------------
@@ -153,83 +144,6 @@ class Receiver:
 
 
 # -- `shep serve` as a subprocess -----------------------------------------------------------------
-
-class Serve:
-    """`shep serve` in the background: stdout read by a thread, stderr (JSON logs) to a file."""
-
-    def __init__(self, config: Path, state_dir: Path, cwd: Path, log: Path):
-        self.log_path = log
-        self._log = open(log, "ab")
-        self.proc = subprocess.Popen(
-            [str(SHEP), "serve", "--config", str(config), "--port", "0", "--state-dir", str(state_dir),
-             "--log-level", "WARNING"],
-            cwd=cwd, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8", env=subprocess_env())
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_listening(self, timeout: float = START_TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                pytest.fail(f"shep serve printed no listening line within {timeout} s; {self.output()}")
-            if line is None:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-                pytest.fail(f"shep serve exited with {self.proc.returncode} before listening; {self.output()}")
-            self.stdout.append(line)
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                return found.group(1)
-
-    def ensure_running(self, when: str) -> None:
-        if self.proc.poll() is not None:
-            pytest.fail(f"shep serve exited with {self.proc.returncode} {when}; {self.output()}")
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=STOP_TIMEOUT)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"shep serve did not stop within {STOP_TIMEOUT} s of SIGTERM; {self.output()}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        self._log.close()
-
-    def output(self) -> str:
-        while True:  # whatever the reader thread has collected so far
-            try:
-                line = self.lines.get_nowait()
-            except queue.Empty:
-                break
-            if line is not None:
-                self.stdout.append(line)
-        self._log.flush()
-        log = self.log_path.read_text("utf-8", "replace")
-        return f"stdout={''.join(self.stdout)[-3000:]!r} log={log[-6000:]!r}"
-
-
-def shep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8",
-                              timeout=COMMAND_TIMEOUT, env=subprocess_env())
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"`shep {' '.join(args)}` did not finish within {COMMAND_TIMEOUT} s; "
-                    f"stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
 
 def write_config(path: Path, receiver_url: str) -> None:
     path.write_text(f"""\
@@ -362,15 +276,16 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path):
     log = tmp_path / "serve.log"
     receiver = Receiver()
     receiver.start()
-    servers: list[Serve] = []
+    servers: list[ServeProcess] = []
     senders: Senders | None = None
     try:
         write_config(config, receiver.url)
 
         # 1. Send while the gateway pushes; SIGKILL it once a third has reached the receiver.
-        first = Serve(config, state_dir, tmp_path, log)
+        first = ServeProcess("--config", str(config), "--port", "0", "--state-dir", str(state_dir),
+                              "--log-level", "WARNING", cwd=tmp_path, log=log)
         servers.append(first)
-        base = first.wait_listening()
+        base = first.wait_listening(START_TIMEOUT)
         started = time.monotonic()
         senders = Senders(base)
         senders.start()
@@ -400,9 +315,10 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path):
         assert verify.returncode == 0, f"journal broken by SIGKILL: {verify.stdout}{verify.stderr}"
 
         # 2. Restart on the same state dir: everything acknowledged must arrive.
-        second = Serve(config, state_dir, tmp_path, log)
+        second = ServeProcess("--config", str(config), "--port", "0", "--state-dir", str(state_dir),
+                              "--log-level", "WARNING", cwd=tmp_path, log=log)
         servers.append(second)
-        second.wait_listening()
+        second.wait_listening(START_TIMEOUT)
         restarted = time.monotonic()
         deadline = restarted + DELIVERY_WAIT
         while True:

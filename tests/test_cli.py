@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import queue
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,14 +22,12 @@ import pytest
 from gateway.faults import CATALOGUE
 from gateway.passwords import verify_password
 from gateway.store.schema import journal as journal_table
+from tests.serve_process import COMMAND_TIMEOUT, SHEP, STOP_TIMEOUT, ServeProcess, shep, subprocess_env
 
 ROOT = Path(__file__).resolve().parent.parent
-SHEP = Path(sys.executable).with_name("shep")
 DEFAULT_CONFIG = ROOT / "gateway" / "defaults" / "shep.toml"
 ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
 START_TIMEOUT = 20
-STOP_TIMEOUT = 10
-COMMAND_TIMEOUT = 60
 HTTP_TIMEOUT = 15
 ECHO_TEXT = "сәлем, ШЭП"
 CONSUMER = ["--sender", "demo-consumer", "--password", "demo-consumer-pass"]
@@ -43,73 +36,8 @@ HOPS = {"request-in", "request-out", "response-in", "response-out"}
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
-
-
-def shep(*args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8",
-                              timeout=timeout, env=subprocess_env())
-    except subprocess.TimeoutExpired as exc:  # run() has killed the child
-        pytest.fail(f"`shep {' '.join(args)}` did not finish within {timeout} s; "
-                    f"stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
-
 def no_traceback(result: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in result.stdout and "Traceback" not in result.stderr, result.stderr
-
-
-class ServeProcess:
-    """`shep serve` in the background; stdout read by a thread, stderr (JSON logs) to a file."""
-
-    def __init__(self, *args: str, cwd: Path, log: Path):
-        self.log_path = log
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen([str(SHEP), "serve", *args], cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True, encoding="utf-8", env=subprocess_env())
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_listening(self, timeout: float = START_TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                line = self.lines.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                pytest.fail(f"no listening line within {timeout} s; stdout so far: {self.stdout!r}")
-            if line is None:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-                pytest.fail(f"shep serve exited with {self.proc.returncode} before listening; "
-                            f"stdout={self.stdout!r} log={self.log_text()!r}")
-            self.stdout.append(line)
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                return found.group(1)
-
-    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"shep serve did not stop within {timeout} s of SIGTERM")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        self._log.close()
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text("utf-8", "replace")
 
 
 class Gateway:
@@ -135,7 +63,7 @@ def start_gateway(work: Path) -> Gateway:
     state_dir = work / "state"
     process = ServeProcess("--port", "0", "--state-dir", str(state_dir), cwd=work, log=work / "serve.log")
     try:
-        base = process.wait_listening()
+        base = process.wait_listening(START_TIMEOUT)
     except BaseException:
         process.close()
         raise

@@ -3,18 +3,17 @@
 import base64
 import hashlib
 import json
-import os
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 from gateway.journal import Journal, JournalEntry
 from gateway.store import Store, sqlite_url
+from tests.postgres_schema import create_schema, drop_schema
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 ASTANA = timezone(timedelta(hours=5))
@@ -32,23 +31,13 @@ def sqlite_store(tmp_path):
 
 @contextmanager
 def postgres_store():
-    base_url = os.environ.get("SHEP_TEST_POSTGRES_URL")
-    if not base_url:
-        pytest.skip("SHEP_TEST_POSTGRES_URL is not set")
-    # A schema of its own per test keeps tables isolated; search_path points the store at it.
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    store = Store(url.render_as_string(hide_password=False))
+    url, schema = create_schema("t")
+    store = Store(url)
     try:
         yield store
     finally:
         store.close()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        drop_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

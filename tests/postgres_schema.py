@@ -1,0 +1,31 @@
+"""A PostgreSQL schema of its own per test (on SHEP_TEST_POSTGRES_URL), so tests never share tables."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+URL_VARIABLE = "SHEP_TEST_POSTGRES_URL"
+
+
+def create_schema(prefix: str) -> tuple[str, str]:
+    """(URL whose search_path is a new empty schema, the schema's name); skips when no PostgreSQL is set."""
+    base = os.environ.get(URL_VARIABLE)
+    if not base:
+        pytest.skip(f"{URL_VARIABLE} is not set")
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def drop_schema(schema: str) -> None:
+    admin = create_engine(os.environ[URL_VARIABLE])
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
