@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 HTTP_TIMEOUT = 30.0
@@ -286,7 +286,9 @@ class Demo:
             print(f"    (shep pki issue failed: {result.stderr.strip()}; using a self-signed certificate)",
                   file=self.out)
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives import hashes
+
+        from gateway.security.keyfiles import save_credentials
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
 
@@ -294,13 +296,10 @@ class Demo:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DEMO"),
                           x509.NameAttribute(NameOID.SERIAL_NUMBER, f"IIN{iin}")])
         now = datetime.now(timezone.utc)
-        from datetime import timedelta
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
                 .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-        (out / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (out / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
+        save_credentials(out / "key.pem", out / "cert.pem", key, cert)
         return "self-signed"
 
     # --- diagram 2 -----------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ and that the IIN in the request is the IIN in the certificate.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from cryptography.x509.oid import NameOID
 from gateway.security.algorithms import SignatureError
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import signer_iin_matches, subject_bin, subject_iin
+from gateway.security.keyfiles import save_credentials
 
 # What the citizen reads after "в связи с неподтверждением ЭЦП: …", per reason code.
 REASONS_RU = {
@@ -110,10 +109,8 @@ class CertificateStore:
 
     def save(self, iin: str, credentials: Credentials) -> None:
         folder = self._dir(iin)
-        key = credentials.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption())
-        _write(folder / "key.pem", key, 0o600)
-        _write(folder / "cert.pem", credentials.certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+        # Key first, certificate second: a reader pairing them compares the public keys (load).
+        save_credentials(folder / "key.pem", folder / "cert.pem", credentials.key, credentials.certificate)
 
     def load(self, iin: str) -> Credentials | None:
         folder = self._dir(iin)
@@ -123,20 +120,6 @@ class CertificateStore:
         except FileNotFoundError:
             return None
         return Credentials(key, certificate)
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Atomic replace: replacing a certificate never leaves a key of one and a certificate of another."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def confirm_signer(credentials: Credentials | None, signer_iin: str, validator: CertificateValidator,

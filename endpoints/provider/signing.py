@@ -6,7 +6,6 @@ issued keep verifying with the same authorised person's certificate across resta
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import subject_bin, subject_iin
+from gateway.security.keyfiles import save_credentials
 from endpoints.provider.config import Officer
 
 log = logging.getLogger("shep.provider.signing")
@@ -65,13 +65,7 @@ class Credentials:
     def _issue(self, officer: Officer, *, kind: str, bin: str, org: str) -> tuple:
         issued = self.pki.issue(kind, "rsa", "sign", iin=officer.iin, bin=bin, org=org,
                                 surname=officer.surname, name=officer.name, patronymic=officer.patronymic or None)
-        key_path, cert_path = self._paths(bin, officer.iin)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        cert_path.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
+        save_credentials(*self._paths(bin, officer.iin), issued.key, issued.cert)
         log.info("issued a SIGN certificate for %s (%s), BIN %s", officer.full_name, officer.iin, bin)
         return issued.key, issued.cert
 

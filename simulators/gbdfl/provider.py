@@ -15,6 +15,7 @@ from twisted.web import resource
 
 from gateway import contract as c
 from gateway.client import STYLES, build_send_message_response, now_iso, sign_request
+from gateway.security.keyfiles import load_credentials, save_credentials
 from gateway.security.xmldsig import sign_document, standalone
 from simulators.gbdfl import wire
 from simulators.gbdfl.dictionaries import Value
@@ -163,17 +164,9 @@ class LazyGbdflProvider(resource.Resource):
 
 def operator_credentials(pki, state_dir: Path):
     """The registry operator's signing key and certificate, issued once by the test PKI and kept."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
-                                                              load_pem_private_key)
-
     folder = Path(state_dir) / "gbdfl"
     key_path, cert_path = folder / "operator-key.pem", folder / "operator-cert.pem"
     if not cert_path.exists():
         issued = pki.issue("organization", org="ГБД ФЛ (ТЕСТ)", bin=OPERATOR_BIN)
-        folder.mkdir(parents=True, exist_ok=True)
-        key_path.write_bytes(issued.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-        key_path.chmod(0o600)
-        cert_path.write_bytes(issued.cert.public_bytes(Encoding.PEM))
-    return (load_pem_private_key(key_path.read_bytes(), None),
-            x509.load_pem_x509_certificate(cert_path.read_bytes()))
+        save_credentials(key_path, cert_path, issued.key, issued.cert)
+    return load_credentials(key_path, cert_path)

@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import random
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from gateway.security.keyfiles import key_pem, write_atomically
 from simulators.pki import profile
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -103,27 +103,6 @@ def _reason(reason: str) -> x509.ReasonFlags:
     raise ValueError(f"unknown revocation reason {reason!r}; one of: {', '.join(REVOCATION_REASONS)}")
 
 
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Atomic replace: a reader sees the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -179,7 +158,7 @@ class TestPKI:
 
     def _save_index(self, records: list[dict]) -> None:
         body = json.dumps({"certificates": records}, ensure_ascii=False, indent=1) + "\n"
-        _write(self.dir / "index.json", body.encode("utf-8"))
+        write_atomically(self.dir / "index.json", body.encode("utf-8"))
 
     def _records(self) -> list[dict]:
         """The index, re-read only when the file changed (another process revoked or issued)."""
@@ -203,8 +182,8 @@ class TestPKI:
         return self._certs[relative]
 
     def _store(self, relative: str, key, cert: x509.Certificate) -> None:
-        _write(self.dir / relative / "key.pem", _key_pem(key), 0o600)
-        _write(self.dir / relative / "cert.pem", _cert_pem(cert))
+        write_atomically(self.dir / relative / "key.pem", key_pem(key), 0o600)
+        write_atomically(self.dir / relative / "cert.pem", _cert_pem(cert))
         self._keys[f"{relative}/key.pem"] = key
         self._certs[f"{relative}/cert.pem"] = cert
 
@@ -346,11 +325,11 @@ class TestPKI:
             gateway, record = self._build(base, "gateway", "rsa", "sign", valid_days=GATEWAY_VALID_DAYS,
                                           expired=False, not_yet_valid=False, rng=None)
             self._store("gateway", gateway.key, gateway.cert)
-            _write(self.dir / "certs" / f"{gateway.serial}.pem", _cert_pem(gateway.cert))
+            write_atomically(self.dir / "certs" / f"{gateway.serial}.pem", _cert_pem(gateway.cert))
             self._save_index(records + [record])
             # Written last: its presence is what "initialised" means, so an interrupted init starts over.
             config = {"base_url": base, "created_at": _iso(now)}
-            _write(self.dir / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+            write_atomically(self.dir / "config.json", (json.dumps(config, indent=1) + "\n").encode())
             self._config = config
             return True
 
@@ -363,7 +342,7 @@ class TestPKI:
         issued, record = self._build(self.base_url, kind, alg, usage, valid_days=valid_days, expired=expired,
                                      not_yet_valid=not_yet_valid, rng=rng, iin=iin, bin=bin, surname=surname,
                                      name=name, patronymic=patronymic, org=org, birth_date=birth_date, sex=sex)
-        _write(self.dir / "certs" / f"{issued.serial}.pem", _cert_pem(issued.cert))
+        write_atomically(self.dir / "certs" / f"{issued.serial}.pem", _cert_pem(issued.cert))
         with self._locked():
             self._save_index(self._read_index() + [record])
         return issued

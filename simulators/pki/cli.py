@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from gateway.security.keyfiles import save_credentials, write_atomically
 from simulators.pki import profile
 from simulators.pki.ca import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_REASONS, NotInitialised, TestPKI
 
@@ -25,13 +25,6 @@ def _pki(args) -> TestPKI:
 def _fail(command: str, message: str) -> int:
     print(f"shep pki {command}: {message}", file=sys.stderr)
     return 2
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as out:
-        os.fchmod(out.fileno(), mode)  # the umask applies to os.open and an existing file keeps its mode
-        out.write(data)
 
 
 def cmd_init(args) -> int:
@@ -62,10 +55,8 @@ def cmd_issue(args) -> int:
     p12 = pkcs12.serialize_key_and_certificates(
         str(issued.serial).encode(), issued.key, issued.cert, chain,
         serialization.BestAvailableEncryption(password.encode("utf-8")))
-    _write(out / "key.pem", issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()), 0o600)
-    _write(out / "cert.pem", issued.cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write(out / "cert.p12", p12, 0o600)
+    save_credentials(out / "key.pem", out / "cert.pem", issued.key, issued.cert)
+    write_atomically(out / "cert.p12", p12, 0o600)
     record = next(r for r in pki.certificates() if r["serial"] == str(issued.serial))
     subject = record["subject"]
     print(f"serial   {issued.serial}")
