@@ -106,7 +106,6 @@ class AsyncQueue:
              message_id: str | None = None, correlation_id: str | None = None,
              entries: list[JournalEntry] = ()) -> list[QueuedMessage]:
         """Hand out due messages and hide them for `visibility`: unacknowledged, they come back after it."""
-        self.expire(now)
         query = (select(table)
                  .where(table.c.recipient_id == recipient_id, table.c.service_id == service_id,
                         table.c.delivery == "pull", table.c.state == ON_DELIVERY, table.c.due_at <= now)
@@ -116,6 +115,8 @@ class AsyncQueue:
         if correlation_id:
             query = query.where(table.c.correlation_id == correlation_id)
         with self.store.exclusive() as conn:
+            # Expiry in the same write transaction: one lock per call, not two.
+            self._expire_in(conn, now)
             messages = [_message(row) for row in conn.execute(query)]
             records = list(entries)
             for message in messages:
@@ -152,8 +153,8 @@ class AsyncQueue:
 
     def claim_push(self, *, now: datetime, lease: timedelta, limit: int) -> list[QueuedMessage]:
         """Due push messages, leased so no other worker takes them; a crash lets the lease lapse (at-least-once)."""
-        self.expire(now)
         with self.store.exclusive() as conn:
+            self._expire_in(conn, now)
             rows = conn.execute(select(table).where(table.c.delivery == "push", table.c.state == ON_DELIVERY,
                                                     table.c.due_at <= now)
                                 .order_by(table.c.due_at).limit(limit)).all()
@@ -190,13 +191,16 @@ class AsyncQueue:
 
     def expire(self, now: datetime) -> list[QueuedMessage]:
         """Messages past their expiry are not delivered any more."""
+        with self.store.exclusive() as conn:
+            return self._expire_in(conn, now)
+
+    def _expire_in(self, conn, now: datetime) -> list[QueuedMessage]:
         query = select(table).where(table.c.state == ON_DELIVERY, table.c.expires_at.is_not(None),
                                     table.c.expires_at <= now)
-        with self.store.exclusive() as conn:
-            messages = [_message(row) for row in conn.execute(query)]
-            for message in messages:
-                self._move(conn, message, DELIVERY_STOPPED, now, f"expired at {message.expires_at.isoformat()}",
-                           [], last_error="expired")
+        messages = [_message(row) for row in conn.execute(query)]
+        for message in messages:
+            self._move(conn, message, DELIVERY_STOPPED, now, f"expired at {message.expires_at.isoformat()}",
+                       [], last_error="expired")
         return messages
 
     def status(self, message_id: str, participant_id: str) -> QueuedMessage:
