@@ -14,18 +14,9 @@ from datetime import datetime, timezone
 from lxml import etree
 
 from gateway import contract as c
-from gateway.soap import serialize
+from gateway.soap import add_text, now_iso, serialize
 
 STYLES = ("inline", "typed", "escaped")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
-
-
-def _text(parent: etree._Element, tag: str, value: str | None) -> None:
-    if value is not None:
-        etree.SubElement(parent, tag).text = value
 
 
 def _put_data(parent: etree._Element, payload: etree._Element | None, style: str,
@@ -64,18 +55,18 @@ def build_send_message(*, service_id: str, sender_id: str, password: str | None 
     send = etree.SubElement(body, c.SEND_MESSAGE, nsmap={"sync": c.SYNC_NS})
     request = etree.SubElement(send, "request")
     info = etree.SubElement(request, "requestInfo")
-    _text(info, "messageId", message_id or str(uuid.uuid4()))
-    _text(info, "correlationId", correlation_id)
-    _text(info, "serviceId", service_id)
-    _text(info, "messageDate", message_date or now_iso())
-    _text(info, "routeId", route_id)
+    add_text(info, "messageId", message_id or str(uuid.uuid4()))
+    add_text(info, "correlationId", correlation_id)
+    add_text(info, "serviceId", service_id)
+    add_text(info, "messageDate", message_date or now_iso())
+    add_text(info, "routeId", route_id)
     sender = etree.SubElement(info, "sender")
-    _text(sender, "senderId", sender_id)
-    _text(sender, "password", password)
+    add_text(sender, "senderId", sender_id)
+    add_text(sender, "password", password)
     for key, value in (properties or {}).items():
         prop = etree.SubElement(info, "properties")
-        _text(prop, "key", key)
-        _text(prop, "value", value)
+        add_text(prop, "key", key)
+        add_text(prop, "value", value)
     _put_data(etree.SubElement(request, "requestData"), payload, style, xsi_type)
     return serialize(envelope)
 
@@ -91,13 +82,13 @@ def build_send_message_response(*, message_id: str, correlation_id: str | None =
     answer = etree.SubElement(body, c.SEND_MESSAGE_RESPONSE, nsmap={"sync": c.SYNC_NS})
     response = etree.SubElement(answer, "response")
     info = etree.SubElement(response, "responseInfo")
-    _text(info, "messageId", message_id)
-    _text(info, "correlationId", correlation_id)
-    _text(info, "responseDate", now_iso())
+    add_text(info, "messageId", message_id)
+    add_text(info, "correlationId", correlation_id)
+    add_text(info, "responseDate", now_iso())
     status = etree.SubElement(info, "status")
-    _text(status, "code", status_code)
-    _text(status, "message", status_message)
-    _text(info, "sessionId", session_id)
+    add_text(status, "code", status_code)
+    add_text(status, "message", status_message)
+    add_text(info, "sessionId", session_id)
     _put_data(etree.SubElement(response, "responseData"), payload, style, xsi_type)
     return serialize(envelope)
 
@@ -188,7 +179,6 @@ def sign_request(raw: bytes, key, cert) -> bytes:
 
 def verify_reply_signature(raw: bytes, gateway_cert) -> str:
     """Verify the gateway's signature on an answer; returns the signer's subject, raises SignatureError."""
-    from datetime import datetime, timezone
 
     from gateway.security.algorithms import AlgorithmPolicy
     from gateway.security.wss import verify_envelope

@@ -1,6 +1,8 @@
 """Building and editing SOAP 1.1 messages of the SyncChannel: faults, sessionId, serialisation."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from lxml import etree
 
 from gateway import contract as c
@@ -11,6 +13,17 @@ NSMAP = {"soap": c.SOAP_NS}
 
 def serialize(tree_or_element) -> bytes:
     return etree.tostring(tree_or_element, xml_declaration=True, encoding="UTF-8")
+
+
+def now_iso() -> str:
+    """xs:dateTime of now, with the local offset as senders write it."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+def add_text(parent: etree._Element, tag: str, value: str | None) -> None:
+    """An unqualified child with text; an optional element that has no value is left out."""
+    if value is not None:
+        etree.SubElement(parent, tag).text = value
 
 
 def _error_info(parent: etree._Element, tag: str, fault: Fault, session_id: str | None) -> etree._Element:

@@ -5,28 +5,16 @@ Element names and order follow xsd/AsyncChannel-v10-*.xsd (contract §7); childr
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from lxml import etree
 
 from gateway import contract as c
-from gateway.soap import serialize
+from gateway.soap import add_text, now_iso, serialize
 
 MESSAGE_TYPES = ("REQUEST", "NOTIFICATION", "UPDATE", "RESPONSE")
 ACCEPTED, NOT_ACCEPTED = "MESSAGE_ACCEPTED", "MESSAGE_NOT_ACCTEPTED"  # sic: the contract's spelling
 RESEND, NOT_RESEND = "RESEND", "NOT_RESEND"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _text(parent: etree._Element, tag: str, value: str | None) -> etree._Element | None:
-    if value is None:
-        return None
-    el = etree.SubElement(parent, tag)
-    el.text = value
-    return el
 
 
 def _envelope(wrapper: str, ns: str = c.ASYNC_NS) -> tuple[etree._Element, etree._Element]:
@@ -39,8 +27,8 @@ def _envelope(wrapper: str, ns: str = c.ASYNC_NS) -> tuple[etree._Element, etree
 
 def _sender(parent: etree._Element, sender_id: str, password: str | None) -> None:
     sender = etree.SubElement(parent, "sender")
-    _text(sender, "senderId", sender_id)
-    _text(sender, "password", password)
+    add_text(sender, "senderId", sender_id)
+    add_text(sender, "password", password)
 
 
 # -- requests a participant sends to the gateway ----------------------------------------------
@@ -53,17 +41,17 @@ def send_message(*, service_id: str, sender_id: str, password: str | None, messa
     envelope, op = _envelope("sendMessage")
     request = etree.SubElement(op, "request")
     info = etree.SubElement(request, "messageInfo")
-    _text(info, "messageId", message_id)
-    _text(info, "correlationId", correlation_id)
-    _text(info, "serviceId", service_id)
-    _text(info, "messageType", message_type)
-    _text(info, "routeId", route_id)
-    _text(info, "messageDate", message_date or now_iso())
+    add_text(info, "messageId", message_id)
+    add_text(info, "correlationId", correlation_id)
+    add_text(info, "serviceId", service_id)
+    add_text(info, "messageType", message_type)
+    add_text(info, "routeId", route_id)
+    add_text(info, "messageDate", message_date or now_iso())
     _sender(info, sender_id, password)
     for key, value in (properties or {}).items():
         prop = etree.SubElement(info, "properties")
-        _text(prop, "key", key)
-        _text(prop, "value", value)
+        add_text(prop, "key", key)
+        add_text(prop, "value", value)
     data = etree.SubElement(etree.SubElement(request, "messageData"), "data")
     if payload is not None:
         data.append(payload)
@@ -74,20 +62,20 @@ def get_messages(*, service_id: str, sender_id: str, password: str | None, messa
                  correlation_id: str | None = None, amount: int | None = None) -> bytes:
     envelope, op = _envelope("getMessages")
     request = etree.SubElement(op, "request")
-    _text(request, "messageId", message_id)
-    _text(request, "correlationId", correlation_id)
-    _text(request, "requestDate", now_iso())
-    _text(request, "serviceId", service_id)
+    add_text(request, "messageId", message_id)
+    add_text(request, "correlationId", correlation_id)
+    add_text(request, "requestDate", now_iso())
+    add_text(request, "serviceId", service_id)
     _sender(request, sender_id, password)
-    _text(request, "amount", str(amount) if amount is not None else None)
+    add_text(request, "amount", str(amount) if amount is not None else None)
     return serialize(envelope)
 
 
 def get_message_status(*, message_id: str, sender_id: str, password: str | None) -> bytes:
     envelope, op = _envelope("getMessageStatus")
     request = etree.SubElement(op, "request")
-    _text(request, "messageId", message_id)
-    _text(request, "requestDate", now_iso())
+    add_text(request, "messageId", message_id)
+    add_text(request, "requestDate", now_iso())
     _sender(request, sender_id, password)
     return serialize(envelope)
 
@@ -99,25 +87,25 @@ def delivery_notification(*, message_id: str, service_id: str, sender_id: str, p
     envelope, op = _envelope("sendDeliveryNotification")
     request = etree.SubElement(op, "request")
     notification = etree.SubElement(request, "notification")
-    _text(notification, "messageId", message_id)
-    _text(notification, "serviceId", service_id)
-    _text(notification, "notificationDate", now_iso())
+    add_text(notification, "messageId", message_id)
+    add_text(notification, "serviceId", service_id)
+    add_text(notification, "notificationDate", now_iso())
     status = etree.SubElement(notification, "deliveryStatus")
-    _text(status, "receiveStatus", ACCEPTED if accepted else NOT_ACCEPTED)
-    _text(status, "statusDate", now_iso())
-    _text(status, "resendMessage", RESEND if resend else NOT_RESEND)
+    add_text(status, "receiveStatus", ACCEPTED if accepted else NOT_ACCEPTED)
+    add_text(status, "statusDate", now_iso())
+    add_text(status, "resendMessage", RESEND if resend else NOT_RESEND)
     if error is not None:
         _error_info(status, "error", error[0], error[1])
-    _text(request, "requestDate", now_iso())
+    add_text(request, "requestDate", now_iso())
     _sender(request, sender_id, password)
     return serialize(envelope)
 
 
 def _error_info(parent: etree._Element, tag: str, code: str, message: str) -> None:
     error = etree.SubElement(parent, tag)
-    _text(error, "errorCode", code)
-    _text(error, "errorMessage", message)
-    _text(error, "errorDate", now_iso())
+    add_text(error, "errorCode", code)
+    add_text(error, "errorMessage", message)
+    add_text(error, "errorDate", now_iso())
 
 
 # -- the gateway's answers ----------------------------------------------------------------------
@@ -126,10 +114,10 @@ def send_message_response(*, message_id: str, correlation_id: str, session_id: s
                           wrapper: str = "sendMessageResponse", ns: str = c.ASYNC_NS) -> bytes:
     envelope, op = _envelope(wrapper, ns)
     response = etree.SubElement(op, "response")
-    _text(response, "messageId", message_id)
-    _text(response, "correlationId", correlation_id)
-    _text(response, "responseDate", now_iso())
-    _text(response, "sessionId", session_id)
+    add_text(response, "messageId", message_id)
+    add_text(response, "correlationId", correlation_id)
+    add_text(response, "responseDate", now_iso())
+    add_text(response, "sessionId", session_id)
     return serialize(envelope)
 
 
@@ -137,8 +125,8 @@ def get_messages_response(*, session_id: str, messages: list[bytes]) -> bytes:
     """`messages` are stored AsyncMessage documents (see `stored_message`)."""
     envelope, op = _envelope("getMessagesResponse")
     response = etree.SubElement(op, "response")
-    _text(response, "responseDate", now_iso())
-    _text(response, "sessionId", session_id)
+    add_text(response, "responseDate", now_iso())
+    add_text(response, "sessionId", session_id)
     for raw in messages:
         stored = c.PARSER.parse(raw).getroot()
         stored.tag = "messages"
@@ -150,22 +138,22 @@ def message_status_response(*, state: str, code: str, message: str, status_date:
                             session_id: str) -> bytes:
     envelope, op = _envelope("getMessageStatusResponse")
     response = etree.SubElement(op, "response")
-    _text(response, "messageState", state)
+    add_text(response, "messageState", state)
     status = etree.SubElement(response, "status")
-    _text(status, "statusCode", code)
-    _text(status, "statusMessage", message)
-    _text(status, "statusDate", status_date.isoformat(timespec="milliseconds"))
-    _text(response, "responseDate", now_iso())
-    _text(response, "sessionId", session_id)
+    add_text(status, "statusCode", code)
+    add_text(status, "statusMessage", message)
+    add_text(status, "statusDate", status_date.isoformat(timespec="milliseconds"))
+    add_text(response, "responseDate", now_iso())
+    add_text(response, "sessionId", session_id)
     return serialize(envelope)
 
 
 def delivery_notification_response(*, session_id: str) -> bytes:
     envelope, op = _envelope("sendDeliveryNotificationResponse")
     response = etree.SubElement(op, "response")
-    _text(response, "notificationId", str(uuid.uuid4()))
-    _text(response, "responseDate", now_iso())
-    _text(response, "sessionId", session_id)
+    add_text(response, "notificationId", str(uuid.uuid4()))
+    add_text(response, "responseDate", now_iso())
+    add_text(response, "sessionId", session_id)
     return serialize(envelope)
 
 
@@ -208,26 +196,26 @@ def push_status_notification(*, message_id: str, state: str, code: str, message:
     envelope, op = _envelope("changeMassageStatusNotification", c.ASYNC_CLIENT_NS)
     request = etree.SubElement(op, "request")
     notification = etree.SubElement(request, "notification")
-    _text(notification, "notificationId", str(uuid.uuid4()))
-    _text(notification, "messageId", message_id)
-    _text(notification, "notificationDate", now_iso())
-    _text(notification, "messageState", state)
+    add_text(notification, "notificationId", str(uuid.uuid4()))
+    add_text(notification, "messageId", message_id)
+    add_text(notification, "notificationDate", now_iso())
+    add_text(notification, "messageState", state)
     status = etree.SubElement(notification, "status")
-    _text(status, "statusCode", code)
-    _text(status, "statusMessage", message)
-    _text(status, "statusDate", now_iso())
+    add_text(status, "statusCode", code)
+    add_text(status, "statusMessage", message)
+    add_text(status, "statusDate", now_iso())
     if error is not None:
         _error_info(notification, "error", *error)
-    _text(request, "requestDate", now_iso())
-    _text(request, "sessionId", session_id)
+    add_text(request, "requestDate", now_iso())
+    add_text(request, "sessionId", session_id)
     return serialize(envelope)
 
 
 def push_status_response(session_id: str) -> bytes:
     envelope, op = _envelope("changeMassageStatusNotificationResponse", c.ASYNC_CLIENT_NS)
     response = etree.SubElement(op, "response")
-    _text(response, "responseDate", now_iso())
-    _text(response, "sessionId", session_id)
+    add_text(response, "responseDate", now_iso())
+    add_text(response, "sessionId", session_id)
     return serialize(envelope)
 
 
