@@ -220,6 +220,7 @@ class GatewayApp:
         if shared:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             with socket.socket(family) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((host, port))
                 sock.listen(1024)

@@ -83,6 +83,8 @@ def _serve_workers(args) -> int:
     host = args.host or settings.gateway.host
     # Holding the port (bound, not listening) picks it when --port 0 and keeps it until the workers listen.
     holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # SO_REUSEADDR as Twisted sets it: a restart must not wait for the last run's TIME_WAIT connections.
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         holder.bind((host, settings.gateway.port if args.port is None else args.port))

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.store import Store
 from gateway.store.schema import as_utc, journal, journal_head
@@ -76,9 +76,9 @@ class Journal:
             prev_hash = row["hash"]
             rows.append(row)
         if rows:
-            conn.execute(journal.insert(), rows)
+            conn.execute(_INSERT_RECORDS, rows)
             head = {"seq": seq, "hash": prev_hash}
-            if conn.execute(journal_head.update().values(head)).rowcount == 0:
+            if conn.execute(_MOVE_HEAD, head).rowcount == 0:
                 conn.execute(journal_head.insert().values(id=1, **head))
         return [row["seq"] for row in rows]
 
@@ -180,8 +180,14 @@ class Journal:
         }
 
 
+# Built once: on the hot path, building a statement per call costs more than executing it.
+_READ_HEAD = select(journal_head.c.seq, journal_head.c.hash)
+_MOVE_HEAD = journal_head.update().values(seq=bindparam("seq"), hash=bindparam("hash"))
+_INSERT_RECORDS = journal.insert()
+
+
 def _head(conn: Connection) -> tuple[int, str]:
-    head = conn.execute(select(journal_head.c.seq, journal_head.c.hash)).first()
+    head = conn.execute(_READ_HEAD).first()
     return (head.seq, head.hash) if head else (0, GENESIS_HASH)
 
 

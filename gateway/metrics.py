@@ -19,8 +19,14 @@ class Metrics:
             "shep_hop_seconds", "Time per hop: request-in, provider, response-in, total", ["hop"],
             buckets=_BUCKETS, registry=self.registry)
 
+        # Per-check series looked up once: `labels()` on every check of every message shows in profiles.
+        self._check_series: dict[str, object] = {}
+
     def observe_check(self, check: str, seconds: float) -> None:
-        self.check_seconds.labels(check).observe(seconds)
+        series = self._check_series.get(check)
+        if series is None:
+            series = self._check_series.setdefault(check, self.check_seconds.labels(check))
+        series.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

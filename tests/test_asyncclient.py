@@ -204,17 +204,17 @@ async def test_a_duplicate_push_is_acknowledged_without_handling_it_again(harnes
     pusher = Inbox()
     receivers.mount("pusher", PushReceiver(pusher.on_message))
     queue = harness.app.queue
-    record_outcome = queue.push_outcome
+    record_outcome = queue.push_outcomes
 
     def crash(*args, **kwargs):
         """The gateway dies after the push, before recording it: the message stays leased, ON_DELIVERY."""
-        queue.push_outcome = record_outcome
+        queue.push_outcomes = record_outcome
         raise RuntimeError("crash (test)")
 
-    queue.push_outcome = crash
+    queue.push_outcomes = crash
     consumer, _ = clients(harness)
     sent = await call(consumer.send, "ASYNC_PUSH", echo_request("once"))
-    await eventually(lambda: queue.push_outcome is record_outcome)
+    await eventually(lambda: queue.push_outcomes is record_outcome)
     assert pusher.calls == 1 and _row(harness, sent.message_id).state == ON_DELIVERY
 
     # The lease lapsing would push it again; an operator's retry does it at once.

@@ -93,23 +93,28 @@ class PushDelivery:
         lease = timedelta(seconds=s.async_push_timeout_seconds + 5)
         claimed = await self.run_in_pool(lambda: self.queue.claim_push(now=self.env.clock(), lease=lease,
                                                                         limit=s.async_push_batch))
-        results = await defer.DeferredList([defer.Deferred.fromCoroutine(self._deliver(m)) for m in claimed],
+        results = await defer.DeferredList([defer.Deferred.fromCoroutine(self._attempt(m)) for m in claimed],
                                            consumeErrors=True)
-        for message, (ok, failure) in zip(claimed, results, strict=True):
-            if not ok:  # the lease lapses and the message is tried again; say why it failed
-                log.error("push of %s failed: %s", message.message_id, failure.getTraceback())
+        outcomes = []
+        for message, (ok, result) in zip(claimed, results, strict=True):
+            if ok:
+                outcomes.append((message, *result))
+            else:  # the lease lapses and the message is tried again; say why it failed
+                log.error("push of %s failed: %s", message.message_id, result.getTraceback())
+        # The round's outcomes in one transaction: a write lock per round, not per message.
+        updated = await self.run_in_pool(lambda: self.queue.push_outcomes(outcomes, now=self.env.clock(),
+                                                                          policy=self.policy)) if outcomes else []
+        await defer.DeferredList([defer.Deferred.fromCoroutine(self.notify_sender(m))
+                                  for m in updated if m.state != ON_DELIVERY], consumeErrors=True)
         if len(claimed) == s.async_push_batch:
             self.wake()
 
-    async def _deliver(self, message: QueuedMessage) -> None:
+    async def _attempt(self, message: QueuedMessage) -> tuple[str | None, list]:
+        """One push: (error or None, the journal records of both hops)."""
         recipient = self.env.registry.participant(message.recipient_id)
         ctx = self._context(message, PUSH_SEND)
         outgoing = await self.run_in_pool(self._sealed, ctx, wire.push_send_message(message.message))
-        error, entries = await self._exchange(ctx, recipient.async_endpoint if recipient else None, outgoing)
-        updated = await self.run_in_pool(lambda: self.queue.push_outcome(
-            message, now=self.env.clock(), error=error, policy=self.policy, entries=entries))
-        if updated.state != ON_DELIVERY:
-            await self.notify_sender(updated)
+        return await self._exchange(ctx, recipient.async_endpoint if recipient else None, outgoing)
 
     async def notify_sender(self, message: QueuedMessage) -> None:
         """Tell a sender with a client endpoint about a final state (once; getMessageStatus always answers)."""

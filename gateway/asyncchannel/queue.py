@@ -165,26 +165,37 @@ class AsyncQueue:
                              .values(due_at=now + lease, attempts=message.attempts, updated_at=now))
         return messages
 
-    def push_outcome(self, message: QueuedMessage, *, now: datetime, error: str | None, policy: RetryPolicy,
-                     entries: list[JournalEntry] = ()) -> QueuedMessage:
-        """After an attempt: DELIVERED, or a retry with backoff, or DELIVERY_STOPPED when out of attempts/age."""
+    def push_outcomes(self, outcomes: list[tuple[QueuedMessage, str | None, list[JournalEntry]]], *,
+                      now: datetime, policy: RetryPolicy) -> list[QueuedMessage]:
+        """After a round of attempts, each (message, error or None, hop records): DELIVERED, or a retry with
+        backoff, or DELIVERY_STOPPED when out of attempts/age. One transaction and one journal append for
+        the whole round."""
         with self.store.exclusive() as conn:
-            row = conn.execute(select(table).where(table.c.message_id == message.message_id)).first()
-            current = _message(row)
-            if current.state != ON_DELIVERY:  # stopped meanwhile (shep queue stop)
-                self.journal.append_in(conn, list(entries))
-                return current
-            attempt = f"attempt {current.attempts}"
-            if error is None:
-                self._move(conn, current, DELIVERED, now, f"pushed to {current.recipient_id} ({attempt})",
-                           list(entries), last_error=None)
-            elif current.attempts >= policy.max_attempts or now - current.created_at >= policy.max_age:
-                self._move(conn, current, DELIVERY_STOPPED, now, f"giving up after {attempt}: {error}",
-                           list(entries), last_error=error)
-            else:
-                due = now + policy.delay(current.attempts)
-                self._move(conn, current, ON_DELIVERY, now, f"{attempt} failed: {error}; next at {due.isoformat()}",
-                           list(entries), due_at=due, last_error=error)
+            records: list[JournalEntry] = []
+            updated = [self._push_outcome_in(conn, message, error, now, policy, records, entries)
+                       for message, error, entries in outcomes]
+            self.journal.append_in(conn, records)
+        return updated
+
+    def _push_outcome_in(self, conn, message: QueuedMessage, error: str | None, now: datetime,
+                         policy: RetryPolicy, records: list[JournalEntry],
+                         entries: list[JournalEntry]) -> QueuedMessage:
+        records.extend(entries)
+        row = conn.execute(select(table).where(table.c.message_id == message.message_id)).first()
+        current = _message(row)
+        if current.state != ON_DELIVERY:  # stopped meanwhile (shep queue stop)
+            return current
+        attempt = f"attempt {current.attempts}"
+        if error is None:
+            change = (DELIVERED, f"pushed to {current.recipient_id} ({attempt})", {"last_error": None})
+        elif current.attempts >= policy.max_attempts or now - current.created_at >= policy.max_age:
+            change = (DELIVERY_STOPPED, f"giving up after {attempt}: {error}", {"last_error": error})
+        else:
+            due = now + policy.delay(current.attempts)
+            change = (ON_DELIVERY, f"{attempt} failed: {error}; next at {due.isoformat()}",
+                      {"due_at": due, "last_error": error})
+        new, detail, changes = change
+        records.append(self._apply(conn, current, new, now, detail, **changes))
         return current
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -251,13 +262,18 @@ class AsyncQueue:
 
     def _move(self, conn, message: QueuedMessage, new: str, now: datetime, detail: str,
               entries: list[JournalEntry], **changes) -> None:
+        self.journal.append_in(conn, entries + [self._apply(conn, message, new, now, detail, **changes)])
+
+    @staticmethod
+    def _apply(conn, message: QueuedMessage, new: str, now: datetime, detail: str, **changes) -> JournalEntry:
+        """Change the row and `message`; returns the transition's journal record (the caller appends it)."""
         code, text = STATUS[new]
         values = dict(state=new, status_code=code, status_message=text, updated_at=now, **changes)
         conn.execute(table.update().where(table.c.message_id == message.message_id).values(**values))
         old = message.state
         for key, value in values.items():
             setattr(message, key, value)
-        self.journal.append_in(conn, entries + [_transition(message, old, new, now, detail)])
+        return _transition(message, old, new, now, detail)
 
 
 def _transition(message: QueuedMessage, old: str | None, new: str, now: datetime, detail: str) -> JournalEntry:

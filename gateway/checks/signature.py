@@ -5,6 +5,8 @@ the one whose Body the signature was proven to cover.
 """
 from __future__ import annotations
 
+import functools
+
 from lxml import etree
 
 from gateway import contract as c
@@ -24,16 +26,23 @@ def has_security_header(tree: etree._ElementTree) -> bool:
     return header is not None and header.find(f"{{{c.WSSE_NS}}}Security") is not None
 
 
+@functools.lru_cache(maxsize=1024)
+def _subject(cert) -> str:
+    return cert.subject.rfc4514_string()
+
+
 def _verify_envelope(ctx: MessageContext) -> None:
     security = ctx.env.security
     try:
+        # ctx.tree is ctx.raw as parsed, not yet edited: what is verified is what is processed next.
         verified = wss.verify_envelope(ctx.raw, policy=security.policy, now=ctx.received_at,
-                                       clock_skew=security.clock_skew, certificates=security.find_certificate)
+                                       clock_skew=security.clock_skew, certificates=security.find_certificate,
+                                       tree=ctx.tree)
     except SignatureError as error:
         raise _fault(error) from None
     ctx.tree = verified.tree
     ctx.signer_cert = verified.certificate
-    ctx.note(f"signed by {verified.certificate.subject.rfc4514_string()} "
+    ctx.note(f"signed by {_subject(verified.certificate)} "
              f"({verified.signature_method.rsplit('#', 1)[-1]})")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -154,9 +155,16 @@ def b64decode(text: str | None) -> bytes:
 def load_certificate(text: str) -> x509.Certificate:
     """A base64 DER certificate from a token or X509Certificate element."""
     try:
-        return x509.load_der_x509_certificate(b64decode(text))
+        return _parsed_certificate(text)
     except (binascii.Error, ValueError) as exc:
         raise malformed(f"the certificate is not a base64 DER X.509 certificate: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_certificate(text: str) -> x509.Certificate:
+    # A participant sends the same certificate in every message; one immutable object per text also
+    # lets the validator's per-certificate caches hit.
+    return x509.load_der_x509_certificate(b64decode(text))
 
 
 def inclusive_prefixes(method: etree._Element) -> list[str] | None:

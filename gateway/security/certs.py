@@ -25,6 +25,7 @@ from gateway.security.algorithms import SignatureError
 
 REVOCATION_MODES = ("ocsp", "crl", "ocsp,crl", "none")
 _MAX_CHAIN = 6
+_MAX_CACHED_PATHS = 4096
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
@@ -234,6 +235,11 @@ class CertificateValidator:
         self.anchors = list(anchors)
         self.intermediates = list(intermediates)
         self.revocation = revocation
+        # The path from a certificate to an anchor depends only on the certificates, so each signer's
+        # path (the costly part: a signature check per link) is found once; validity and revocation
+        # are still decided per message.
+        self._paths: dict[x509.Certificate, list[x509.Certificate]] = {}
+        self._paths_lock = threading.Lock()
 
     def find(self, issuer: x509.Name, serial: int) -> x509.Certificate | None:
         """Look up a known certificate by issuer and serial (X509IssuerSerial key info)."""
@@ -244,12 +250,11 @@ class CertificateValidator:
 
     def validate(self, cert: x509.Certificate, *, at: datetime, signing: bool = True,
                  what: str = "signature") -> ValidatedCertificate:
-        subject = cert.subject.rfc4514_string()
         if at < cert.not_valid_before_utc:
-            raise SignatureError("CERT_NOT_YET_VALID", f"{what}: {subject} is valid from "
+            raise SignatureError("CERT_NOT_YET_VALID", f"{what}: {cert.subject.rfc4514_string()} is valid from "
                                                        f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
         if at > cert.not_valid_after_utc:
-            raise SignatureError("CERT_EXPIRED", f"{what}: {subject} expired "
+            raise SignatureError("CERT_EXPIRED", f"{what}: {cert.subject.rfc4514_string()} expired "
                                                  f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
         chain = self._chain(cert, at, what)
         if signing:
@@ -257,12 +262,28 @@ class CertificateValidator:
         # The signer's certificate is checked; CA certificates are trusted as configured.
         answer = self.revocation.status(cert, chain[1], at) if len(chain) > 1 else None
         if answer is not None and answer.status == "revoked":
-            raise SignatureError("CERT_REVOKED", f"{what}: {subject}: {answer.detail}")
+            raise SignatureError("CERT_REVOKED", f"{what}: {cert.subject.rfc4514_string()}: {answer.detail}")
         if answer is not None and answer.status == "unknown":
-            raise SignatureError("CERT_REVOCATION_UNKNOWN", f"{what}: {subject}: {answer.detail}")
+            raise SignatureError("CERT_REVOCATION_UNKNOWN", f"{what}: {cert.subject.rfc4514_string()}: "
+                                                            f"{answer.detail}")
         return ValidatedCertificate(cert, chain, answer.detail if answer else "trust anchor")
 
     def _chain(self, cert: x509.Certificate, at: datetime, what: str) -> list[x509.Certificate]:
+        with self._paths_lock:
+            path = self._paths.get(cert)
+        if path is None:
+            path = self._path(cert, what)
+            with self._paths_lock:
+                if len(self._paths) >= _MAX_CACHED_PATHS:
+                    self._paths.clear()
+                self._paths[cert] = path
+        for issuer in path[1:]:
+            if issuer not in self.anchors and not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+                raise SignatureError("CERT_UNTRUSTED", f"{what}: issuing CA {issuer.subject.rfc4514_string()} "
+                                                       "is not valid at the message time")
+        return list(path)
+
+    def _path(self, cert: x509.Certificate, what: str) -> list[x509.Certificate]:
         chain = [cert]
         current = cert
         for _ in range(_MAX_CHAIN):
@@ -275,9 +296,6 @@ class CertificateValidator:
                            if i.subject == current.issuer and _is_ca(i) and _issued_by(current, i)), None)
             if issuer is None:
                 break
-            if not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
-                raise SignatureError("CERT_UNTRUSTED", f"{what}: issuing CA {issuer.subject.rfc4514_string()} "
-                                                       "is not valid at the message time")
             chain.append(issuer)
             current = issuer
         raise SignatureError("CERT_UNTRUSTED", f"{what}: {cert.subject.rfc4514_string()} (issuer "

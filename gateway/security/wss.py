@@ -236,15 +236,16 @@ def _check_timestamp(header: etree._Element, covered: list[etree._Element], now:
 
 def verify_envelope(raw: bytes, *, policy: AlgorithmPolicy, now: datetime, clock_skew: timedelta = timedelta(minutes=5),
                     certificates: Callable[[x509.Name, int], x509.Certificate | None] = lambda issuer, serial: None,
-                    ) -> VerifiedEnvelope:
+                    tree: etree._ElementTree | None = None) -> VerifiedEnvelope:
     """Verify the one ds:Signature in wsse:Security; SignatureError names the catalogue fault.
 
     Structure, XSW and algorithm checks come before any crypto. `certificates(issuer, serial)` resolves
     the X509IssuerSerial KeyInfo style. Unsigned comments are stripped from the verified elements, so
     what is read from `body` is what was digested. Not-well-formed or DOCTYPE input raises the parser's
-    etree.XMLSyntaxError / ValueError.
+    etree.XMLSyntaxError / ValueError. `tree`, when given, is `raw` as the hardened parser read it, untouched
+    (it saves parsing twice); it is verified, and returned, in place.
     """
-    tree = c.PARSER.parse(raw)
+    tree = c.PARSER.parse(raw) if tree is None else tree
     envelope = tree.getroot()
     header = envelope.find(c.HEADER) if envelope.tag == c.ENVELOPE else None
     signatures = [] if header is None else header.findall(f"{SECURITY}/{SIGNATURE}")

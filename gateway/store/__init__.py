@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy
-from sqlalchemy import Connection, create_engine, event, func, select
+from sqlalchemy import Connection, bindparam, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.store.schema import metadata, seen_messages
@@ -42,6 +42,7 @@ class Store:
             )
         if dialect == "sqlite":
             _tune_sqlite(self.engine)
+        self._remember = _remember_statement(dialect)
 
     def create_schema(self) -> None:
         """Create missing tables; safe when several processes start at once."""
@@ -77,19 +78,25 @@ class Store:
         self, sender_id: str, message_id: str, seen_at: datetime, window: timedelta
     ) -> bool:
         """Replay guard: True if the message is new or was last seen before the window."""
-        insert = _UPSERT_INSERT[self.engine.dialect.name]
-        stmt = insert(seen_messages).values(
-            sender_id=sender_id, message_id=message_id, seen_at=seen_at
-        )
-        # One statement decides under the row's lock, so concurrent duplicates get one True;
-        # RETURNING yields a row only when the pair was inserted or its stale entry refreshed.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[seen_messages.c.sender_id, seen_messages.c.message_id],
-            set_={"seen_at": stmt.excluded.seen_at},
-            where=seen_messages.c.seen_at < seen_at - window,
-        ).returning(seen_messages.c.seen_at)
+        params = {"sender_id": sender_id, "message_id": message_id, "seen_at": seen_at,
+                  "stale_before": seen_at - window}
         with self.engine.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            return conn.execute(self._remember, params).first() is not None
+
+
+def _remember_statement(dialect: str):
+    """The replay upsert, built once: a statement built per call costs more than the database's work."""
+    stamp = seen_messages.c.seen_at.type
+    stmt = _UPSERT_INSERT[dialect](seen_messages).values(
+        sender_id=bindparam("sender_id"), message_id=bindparam("message_id"),
+        seen_at=bindparam("seen_at", type_=stamp))
+    # One statement decides under the row's lock, so concurrent duplicates get one True;
+    # RETURNING yields a row only when the pair was inserted or its stale entry refreshed.
+    return stmt.on_conflict_do_update(
+        index_elements=[seen_messages.c.sender_id, seen_messages.c.message_id],
+        set_={"seen_at": stmt.excluded.seen_at},
+        where=seen_messages.c.seen_at < bindparam("stale_before", type_=stamp),
+    ).returning(seen_messages.c.seen_at)
 
 
 def _tune_sqlite(engine: sqlalchemy.Engine) -> None:
