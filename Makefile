@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test lint wheel clean
+.PHONY: run test bench lint wheel clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required") if sys.version_info < (3, 11) else None'
@@ -17,18 +17,24 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/shep serve $(ARGS)
 
-# With SHEP_TEST_POSTGRES_URL set (CI sets it), the suites that run gateways over HTTP run a second time
-# with every gateway, queue and party on PostgreSQL.
-POSTGRES_SUITES := tests/test_sync_http.py tests/test_faults_http.py tests/test_async_http.py \
+# With SHEP_TEST_POSTGRES_URL set (CI sets it), the suites that persist state run again on PostgreSQL, a schema per test
+# (tests/store_under_test.py). An explicit list: pure units stay out, as do the suites already covering both stores or
+# PostgreSQL alone (store_journal, migrations, haproxy_failover) and test_packaging (its store is incidental).
+STORE_SUITES := tests/test_sync_http.py tests/test_faults_http.py tests/test_async_http.py \
 	tests/test_signatures_http.py tests/test_asyncclient.py tests/test_portal_http.py tests/test_provider_http.py \
-	tests/test_gbdfl_http.py tests/test_zeep.py
+	tests/test_gbdfl_http.py tests/test_zeep.py tests/test_portal.py tests/test_provider.py tests/test_cli.py \
+	tests/test_queue_cli.py tests/test_demo.py tests/test_workers.py tests/test_async_crash.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 	@if [ -n "$$SHEP_TEST_POSTGRES_URL" ]; then \
-		echo "== the HTTP suites again, on PostgreSQL =="; \
-		SHEP_TEST_HARNESS_STORE=postgresql $(BIN)/python -m pytest -q $(POSTGRES_SUITES); \
+		echo "== the store-touching suites again, on PostgreSQL =="; \
+		SHEP_TEST_HARNESS_STORE=postgresql $(BIN)/python -m pytest -q $(STORE_SUITES); \
 	fi
+
+# Loopback load, bounded (about two minutes): bench/results/<date>.json and .md, and the table in README.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""`shep`: serve, send, journal show|verify, queue list|stop|retry, faults, hash-password."""
+"""`shep`: serve, send, journal show|verify, queue list|stop|retry, db upgrade|current, faults, hash-password."""
 from __future__ import annotations
 
 import argparse
@@ -325,6 +325,70 @@ def cmd_queue_change(args) -> int:
     return 0
 
 
+def _databases(args) -> dict[str, list[str]]:
+    """The components this configuration runs, by store URL: the parties share the gateway's store unless
+    `[portal]` names its own, as `shep serve` wires them."""
+    settings = _settings(args.config)
+    url = _store_url(args, settings)
+    databases = {url: ["gateway"]}
+    if "portal" in settings.endpoints:
+        databases.setdefault(settings.endpoints["portal"].get("store_url") or url, []).append("portal")
+    if "clinic" in settings.endpoints:
+        databases[url].append("clinic")
+    return databases
+
+
+def cmd_db_upgrade(args) -> int:
+    from gateway.store import Store, migrations
+
+    for url, components in _databases(args).items():
+        store = Store(url)
+        try:
+            for name in components:
+                try:
+                    done = migrations.upgrade(store.engine, name)
+                except migrations.MigrationError as exc:
+                    print(f"shep db upgrade: {exc}", file=sys.stderr)
+                    return 2
+                if done.stamped:
+                    print(f"{name:<8} tables from before migrations, stamped {done.stamped}")
+                print(f"{name:<8} {done.before or 'none'} → {done.after}" if done.before != done.after
+                      else f"{name:<8} {done.after} (already at head)")
+        finally:
+            store.close()
+    return 0
+
+
+def cmd_db_current(args) -> int:
+    """Read-only: each component's revision; exit 1 when one is not at this version's head."""
+    from gateway.store import Store, migrations
+
+    behind = False
+    for url, components in _databases(args).items():
+        store = Store(url)
+        try:
+            with store.snapshot() as conn:
+                for name in components:
+                    try:
+                        now = migrations.state(conn, name)
+                    except migrations.MigrationError as exc:
+                        print(f"shep db current: {exc}", file=sys.stderr)
+                        return 2
+                    if now.at_head:
+                        note = "head"
+                    elif not now.known:
+                        note = f"unknown to this version, whose head is {now.head}"
+                    elif now.predates:
+                        note = f"tables from before migrations; shep db upgrade stamps them at {now.baseline}"
+                    else:
+                        note = f"head is {now.head}: run shep db upgrade"
+                    behind = behind or not now.at_head
+                    print(f"{name:<8} {now.revision or 'none'} ({note})")
+        finally:
+            store.close()
+    return 1 if behind else 0
+
+
 def cmd_faults(args) -> int:
     from gateway.faults import catalogue_json, render_markdown
 
@@ -428,6 +492,15 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("message_id", metavar="MESSAGE_ID")
     retry.set_defaults(func=cmd_queue_change)
 
+    db = sub.add_parser("db", help="the store's schema: apply migrations, or show where each component stands")
+    dsub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = dsub.add_parser("upgrade", help="apply pending migrations (shep serve also does at start)")
+    _common(upgrade)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    current = dsub.add_parser("current", help="each component's revision; exit 1 when one is not at head")
+    _common(current)
+    current.set_defaults(func=cmd_db_current)
+
     faults = sub.add_parser("faults", help="print the fault catalogue (markdown, or --json)")
     faults.add_argument("--json", action="store_true")
     faults.set_defaults(func=cmd_faults)
@@ -442,6 +515,9 @@ def parser() -> argparse.ArgumentParser:
                       help="a running server (default http://127.0.0.1:8080); none there: one is started on port 0")
     demo.add_argument("--state-dir", help="the running server's state dir, to issue a PKI certificate for "
                                           "condition 2 (otherwise a self-signed one is used)")
+    demo.add_argument("--store", type=_store_argument,
+                      help="the store of the server it starts when none answers at --url "
+                           "(default: SQLite in that server's temporary state dir)")
     demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
 
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")

@@ -420,15 +420,16 @@ def _missing_iin(population) -> str:
 
 
 class _Server:
-    """`shep serve --port 0` in a subprocess with a temporary state dir."""
+    """`shep serve --port 0` in a subprocess with a temporary state dir (and `store_url`'s store when given)."""
 
-    def __init__(self):
+    def __init__(self, store_url: str | None = None):
         self.state_dir = Path(tempfile.mkdtemp(prefix="shep-demo-"))
         shep = Path(sys.executable).with_name("shep")
         cmd = [str(shep)] if shep.exists() else [sys.executable, "-m", "gateway.cli"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        store = ["--store", store_url] if store_url else []
         self.proc = subprocess.Popen([*cmd, "serve", "--port", "0", "--host", "127.0.0.1", "--state-dir",
-                                      str(self.state_dir), "--log-level", "WARNING"],
+                                      str(self.state_dir), *store, "--log-level", "WARNING"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -471,13 +472,13 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def run(url: str, state_dir: str | None = None, out=sys.stdout) -> int:
+def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str | None = None) -> int:
     from simulators.gbdfl.population import build_population
 
     server = None
     if not _reachable(url):
         print(f"no server at {url}: starting `shep serve --port 0` with a temporary state dir", file=out)
-        server = _Server()
+        server = _Server(store_url)
     started = time.monotonic()
     try:
         if server:
@@ -499,7 +500,7 @@ def run(url: str, state_dir: str | None = None, out=sys.stdout) -> int:
 
 def cmd_demo(args) -> int:
     try:
-        return run(args.url, args.state_dir)
+        return run(args.url, args.state_dir, store_url=args.store)
     except RuntimeError as exc:
         print(f"shep demo: {exc}", file=sys.stderr)
         return 2

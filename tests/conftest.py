@@ -1,14 +1,15 @@
-"""Shared fixtures: a gateway on a loopback port 0 with its own SQLite store, and a provider stub."""
+"""Shared fixtures: a gateway on a loopback port 0 with its own store (the store under test), and a provider stub."""
 from __future__ import annotations
 
 import dataclasses
-import os
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import pytest_twisted
+import sqlalchemy
 import treq
 from lxml import etree
 from twisted.internet import reactor
@@ -21,8 +22,8 @@ from gateway.config import GatewaySettings, Settings
 from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
 from simulators.pki.ca import TestPKI
-from tests.postgres_schema import URL_VARIABLE, create_schema, drop_schema
 from simulators.pki.web import pki_resource
+from tests.store_under_test import StoreUnderTest, close_store, open_store, store_under_test
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_NS = "urn:shep-emulator:demo:echo"
@@ -161,29 +162,38 @@ async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), se
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
     settings = default_settings(provider_url, participants=participants, services=services, **gateway_overrides)
-    store_url, schema = harness_store(tmp_path)
-    app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=store_url,
-                     persistent_connections=False, pki_state_dir=pki.state_dir)
-    app.test_schema = schema
-    app.listen(port=0, host="127.0.0.1")
+    store = open_store(tmp_path, "h")
+    try:
+        app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=store.url,
+                         persistent_connections=False, pki_state_dir=pki.state_dir)
+        app.test_store = store
+        app.listen(port=0, host="127.0.0.1")
+    except BaseException:
+        await provider_port.stopListening()
+        close_store(store)
+        raise
     return Harness(app, stub, provider_port)
 
 
 async def stop_harness(harness: Harness) -> None:
     await harness.app.stop()
     await harness.provider_port.stopListening()
-    if harness.app.test_schema:
-        drop_schema(harness.app.test_schema)
+    close_store(harness.app.test_store)
 
 
-# SHEP_TEST_HARNESS_STORE=postgresql runs every gateway harness on PostgreSQL (SHEP_TEST_POSTGRES_URL),
-# each in a schema of its own: the same HTTP tests, the other store (`make test` does both).
-def harness_store(tmp_path: Path) -> tuple[str, str | None]:
-    if os.environ.get("SHEP_TEST_HARNESS_STORE") != "postgresql":
-        return f"sqlite:///{tmp_path / 'shep.db'}", None
-    if not os.environ.get(URL_VARIABLE):
-        pytest.fail(f"SHEP_TEST_HARNESS_STORE=postgresql needs {URL_VARIABLE}")
-    return create_schema("h")
+@pytest.fixture
+def tested_store(tmp_path) -> Iterator[StoreUnderTest]:
+    """The store under test (tests/store_under_test.py) with `tmp_path / "state"` as its state dir."""
+    with store_under_test(tmp_path / "state") as store:
+        yield store
+
+
+@pytest.fixture
+def store_engine(tested_store) -> Iterator[sqlalchemy.Engine]:
+    """A plain engine on the store under test, for the parties' tables (portal, АЖО) without a gateway."""
+    engine = sqlalchemy.create_engine(tested_store.url)
+    yield engine
+    engine.dispose()
 
 
 @pytest_twisted.async_yield_fixture

@@ -9,7 +9,6 @@ import difflib
 import json
 import re
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -18,11 +17,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, update
 
 from gateway.faults import CATALOGUE
 from gateway.passwords import verify_password
 from gateway.store.schema import journal as journal_table
 from tests.serve_process import COMMAND_TIMEOUT, SHEP, STOP_TIMEOUT, ServeProcess, shep, subprocess_env
+from tests.store_under_test import StoreUnderTest, store_under_test
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "gateway" / "defaults" / "shep.toml"
@@ -41,9 +42,9 @@ def no_traceback(result: subprocess.CompletedProcess) -> None:
 
 
 class Gateway:
-    def __init__(self, base: str, state_dir: Path, cwd: Path, process: ServeProcess):
+    def __init__(self, base: str, store: StoreUnderTest, cwd: Path, process: ServeProcess):
         self.base = base
-        self.state_dir = state_dir
+        self.store = store
         self.cwd = cwd
         self.process = process
 
@@ -59,26 +60,27 @@ class Gateway:
             return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8")
 
 
-def start_gateway(work: Path) -> Gateway:
-    state_dir = work / "state"
-    process = ServeProcess("--port", "0", "--state-dir", str(state_dir), cwd=work, log=work / "serve.log")
+def start_gateway(work: Path, store: StoreUnderTest) -> Gateway:
+    process = ServeProcess("--port", "0", *store.cli_args, cwd=work, log=work / "serve.log")
     try:
         base = process.wait_listening(START_TIMEOUT)
     except BaseException:
         process.close()
         raise
-    return Gateway(base, state_dir, work, process)
+    return Gateway(base, store, work, process)
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    gw = start_gateway(tmp_path_factory.mktemp("cli-gateway"))
-    yield gw
-    try:
-        if gw.process.proc.poll() is None:
-            gw.process.terminate()
-    finally:
-        gw.process.close()
+    work = tmp_path_factory.mktemp("cli-gateway")
+    with store_under_test(work / "state", "cli") as store:
+        gw = start_gateway(work, store)
+        yield gw
+        try:
+            if gw.process.proc.poll() is None:
+                gw.process.terminate()
+        finally:
+            gw.process.close()
 
 
 @pytest.fixture
@@ -208,8 +210,7 @@ def test_journal_show_lists_records(gateway, echo_file):
     sent = gateway.send("--service", "DEMO_Echo", *CONSUMER, data=echo_file)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     session = session_of(sent)
-    args = ("journal", "show", "--state-dir", str(gateway.state_dir), "--service-id", "DEMO_Echo",
-            "--limit", "1000")
+    args = ("journal", "show", *gateway.store.cli_args, "--service-id", "DEMO_Echo", "--limit", "1000")
 
     text = shep(*args, cwd=gateway.cwd)
     assert text.returncode == 0, text.stderr
@@ -226,8 +227,8 @@ def test_journal_show_lists_records(gateway, echo_file):
     assert {r["hop"] for r in records if r["session_id"] == session} == HOPS
 
 
-def test_sigterm_then_verify_then_tamper(tmp_path, echo_file):
-    gw = start_gateway(tmp_path)
+def test_sigterm_then_verify_then_tamper(tmp_path, tested_store, echo_file):
+    gw = start_gateway(tmp_path, tested_store)
     try:
         sent = gw.send("--service", "DEMO_Echo", *CONSUMER, data=echo_file)
         assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -237,18 +238,20 @@ def test_sigterm_then_verify_then_tamper(tmp_path, echo_file):
     finally:
         gw.process.close()
 
-    verify = shep("journal", "verify", "--state-dir", str(gw.state_dir), cwd=tmp_path)
+    verify = shep("journal", "verify", *gw.store.cli_args, cwd=tmp_path)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "chain intact" in verify.stdout
 
-    database = gw.state_dir / "shep.db"
-    with sqlite3.connect(database) as db:
-        changed = db.execute(f"UPDATE {journal_table.name} SET {journal_table.c.service_id.name} = 'TAMPERED' "
-                             f"WHERE {journal_table.c.seq.name} = 3").rowcount
-    db.close()
+    engine = create_engine(gw.store.url)
+    try:
+        with engine.begin() as conn:
+            changed = conn.execute(update(journal_table).where(journal_table.c.seq == 3)
+                                   .values(service_id="TAMPERED")).rowcount
+    finally:
+        engine.dispose()
     assert changed == 1
 
-    broken = shep("journal", "verify", "--state-dir", str(gw.state_dir), cwd=tmp_path)
+    broken = shep("journal", "verify", *gw.store.cli_args, cwd=tmp_path)
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert re.search(r"\brecord 3\b", broken.stdout), broken.stdout
     no_traceback(broken)

@@ -13,10 +13,11 @@ STEPS = ["D1 (pre)", "D1 process 1 → condition 1 → process 2", "D1 process 1
          "D2 process 8", "D2 condition 2 → process 7"]
 
 
-def test_demo_self_started_every_step_ok():
-    # Port 1 on 127.0.0.1 never answers: the demo starts its own server on port 0 with a temp state dir.
-    result = subprocess.run([str(SHEP), "demo", "--url", "http://127.0.0.1:1"], capture_output=True, text=True,
-                            timeout=120)
+def test_demo_self_started_every_step_ok(tested_store):
+    # Port 1 on 127.0.0.1 never answers: the demo starts its own server on port 0 with a temp state dir
+    # (and, on PostgreSQL, the store under test).
+    result = subprocess.run([str(SHEP), "demo", "--url", "http://127.0.0.1:1", *tested_store.store_option],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = result.stdout.split("\nSummary\n", 1)[1]
     lines = [line for line in summary.splitlines() if line.startswith("| D")]

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from lxml import etree
-from sqlalchemy import create_engine
 
 from endpoints.portal import attachment
 from endpoints.portal.calendar import WorkingCalendar
@@ -83,10 +82,10 @@ class FakeGateway:
         return MessageStatus("DELIVERED", "ASYNC-200", "delivered", datetime.now(timezone.utc))
 
 
-def make_portal(tmp_path, pki, *, clock=None, gateway=None, validator=None, **settings) -> Portal:
+def make_portal(tmp_path, engine, pki, *, clock=None, gateway=None, validator=None, **settings) -> Portal:
     fields = dict(state_dir=tmp_path, password_iterations=1000, lockout_attempts=3, lockout_minutes=10)
     fields.update(settings)
-    return Portal(PortalSettings(**fields), engine=create_engine(f"sqlite:///{tmp_path / 'portal.db'}"),
+    return Portal(PortalSettings(**fields), engine=engine,
                   gateway=gateway or FakeGateway(), validator=validator or validator_for(pki),
                   issue_certificate=issuer_from_pki(pki.pki), clock=clock or (lambda: datetime.now(timezone.utc)))
 
@@ -109,8 +108,8 @@ def refused(call, *args) -> PortalError:
 
 # -- registration and IIN validation -----------------------------------------------------------------
 
-def test_registration_checks_the_iin_and_issues_a_sign_certificate(tmp_path, pki):
-    portal = make_portal(tmp_path, pki)
+def test_registration_checks_the_iin_and_issues_a_sign_certificate(tmp_path, store_engine, pki):
+    portal = make_portal(tmp_path, store_engine, pki)
     bad = refused(portal.register, citizen("850412353058"))
     assert (bad.status, bad.code) == (400, "VALIDATION_FAILED") and "iin" in bad.details["fields"]
     short = refused(portal.register, citizen(password="short"))
@@ -123,8 +122,8 @@ def test_registration_checks_the_iin_and_issues_a_sign_certificate(tmp_path, pki
     assert refused(portal.register, citizen()).code == "ALREADY_REGISTERED"
 
 
-def test_an_iin_without_a_birth_date_needs_one(tmp_path, pki):
-    portal = make_portal(tmp_path, pki)
+def test_an_iin_without_a_birth_date_needs_one(tmp_path, store_engine, pki):
+    portal = make_portal(tmp_path, store_engine, pki)
     # Valid check digit, century digit 0 (unassigned): the IIN says nothing about the birth date.
     unassigned = "840317000029"
     assert "birth_date" in refused(portal.register, citizen(unassigned)).details["fields"]
@@ -135,9 +134,9 @@ def test_an_iin_without_a_birth_date_needs_one(tmp_path, pki):
 
 # -- login and lockout ---------------------------------------------------------------------------------
 
-def test_login_refusal_and_lockout(tmp_path, pki):
+def test_login_refusal_and_lockout(tmp_path, store_engine, pki):
     clock = Clock(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
-    portal = make_portal(tmp_path, pki, clock=clock)
+    portal = make_portal(tmp_path, store_engine, pki, clock=clock)
     portal.register(citizen())
 
     unknown = refused(portal.login, {"iin": OTHER_IIN, "password": PASSWORD})
@@ -273,7 +272,7 @@ def logged_in(portal) -> str:
     return portal.authenticate(portal.login({"iin": CITIZEN_IIN, "password": PASSWORD})["token"])
 
 
-def test_the_signed_request_matches_the_contract_and_the_deadline_is_recorded(tmp_path, pki):
+def test_the_signed_request_matches_the_contract_and_the_deadline_is_recorded(tmp_path, store_engine, pki):
     # The next Friday at 19:00 in Aqtau: the citizen's certificate is valid from now on.
     today = datetime.now(AQTAU).date()
     friday = today + timedelta(days=(4 - today.weekday()) % 7 or 7)
@@ -281,7 +280,7 @@ def test_the_signed_request_matches_the_contract_and_the_deadline_is_recorded(tm
     gateway = FakeGateway()
     # OCSP answers are fresh for a day only, so at a future Friday revocation is not asked (tested above).
     offline = CertificateValidator(pki.pki.trust_anchors(), pki.pki.intermediates(), RevocationChecker("none"))
-    portal = make_portal(tmp_path, pki, clock=clock, gateway=gateway, validator=offline,
+    portal = make_portal(tmp_path, store_engine, pki, clock=clock, gateway=gateway, validator=offline,
                          calendar=WorkingCalendar(yearly_holidays=frozenset()))
     iin = logged_in(portal)
     draft = portal.create_request(iin, form(address={"region": "Мангистауская", "city": "Актау", "flat": "5"}))
@@ -305,9 +304,9 @@ def test_the_signed_request_matches_the_contract_and_the_deadline_is_recorded(tm
     assert verified.root.find("representativeIin") is None
 
 
-def test_a_minor_is_applied_for_by_the_representative(tmp_path, pki):
+def test_a_minor_is_applied_for_by_the_representative(tmp_path, store_engine, pki):
     gateway = FakeGateway()
-    portal = make_portal(tmp_path, pki, gateway=gateway)
+    portal = make_portal(tmp_path, store_engine, pki, gateway=gateway)
     iin = logged_in(portal)
     child = {"iin": CHILD_IIN, "surname": "Ахметова", "name": "Алия"}
     draft = portal.create_request(iin, form(reason="RESIDENCE_CHANGE", child=child))
@@ -323,9 +322,9 @@ def test_a_minor_is_applied_for_by_the_representative(tmp_path, pki):
     assert {"clinic_bin", "reason", "child.iin", "child.surname", "child.name"} <= set(bad.details["fields"])
 
 
-def test_condition_2_refusal_sends_nothing_and_records_error(tmp_path, pki):
+def test_condition_2_refusal_sends_nothing_and_records_error(tmp_path, store_engine, pki):
     gateway = FakeGateway()
-    portal = make_portal(tmp_path, pki, gateway=gateway)
+    portal = make_portal(tmp_path, store_engine, pki, gateway=gateway)
     iin = logged_in(portal)
     other = pki.cert("portal-other", kind="person", iin=OTHER_IIN)
     pem = pem_pair(other)
@@ -346,9 +345,9 @@ def pem_pair(issued) -> dict:
             "key": issued.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()}
 
 
-def test_an_unreachable_gateway_leaves_the_draft_to_sign_again(tmp_path, pki):
+def test_an_unreachable_gateway_leaves_the_draft_to_sign_again(tmp_path, store_engine, pki):
     gateway = FakeGateway()
-    portal = make_portal(tmp_path, pki, gateway=gateway)
+    portal = make_portal(tmp_path, store_engine, pki, gateway=gateway)
     iin = logged_in(portal)
     number = portal.create_request(iin, form())["number"]
     working = gateway.send
@@ -381,9 +380,9 @@ def document(tag: str, **children) -> etree._Element:
     return root
 
 
-def test_messages_change_the_status_once_and_never_backwards(tmp_path, pki):
+def test_messages_change_the_status_once_and_never_backwards(tmp_path, store_engine, pki):
     gateway = FakeGateway()
-    portal = make_portal(tmp_path, pki, gateway=gateway)
+    portal = make_portal(tmp_path, store_engine, pki, gateway=gateway)
     iin = logged_in(portal)
     number = portal.sign_request(iin, portal.create_request(iin, form())["number"])["number"]
     registration = document("Registration", requestNumber=number, registrationNumber="R-1",
@@ -415,8 +414,8 @@ def test_messages_change_the_status_once_and_never_backwards(tmp_path, pki):
         "detail": "the document's last child is not a ds:Signature"}
 
 
-def test_requests_are_private_and_results_wait_for_an_answer(tmp_path, pki):
-    portal = make_portal(tmp_path, pki)
+def test_requests_are_private_and_results_wait_for_an_answer(tmp_path, store_engine, pki):
+    portal = make_portal(tmp_path, store_engine, pki)
     iin = logged_in(portal)
     number = portal.create_request(iin, form())["number"]
     assert refused(portal.result, iin, number).code == "RESULT_NOT_READY"

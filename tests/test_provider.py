@@ -11,7 +11,6 @@ import tomllib
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
@@ -527,13 +526,10 @@ class FakeRegistry:
 
 
 @pytest.fixture
-def office(tmp_path, pki):
+def office(tmp_path, store_engine, pki):
     people = {PEOPLE[key]["iin"]: registry_person(key) for key in PEOPLE}
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ajo.db'}")
-    office = AttachmentOffice(provider_config(), ProviderStore(engine), FakeRegistry(people), Verifier(validator(pki)),
-                              Credentials(tmp_path / "certs", pki.pki))
-    yield office
-    engine.dispose()
+    return AttachmentOffice(provider_config(), ProviderStore(store_engine), FakeRegistry(people),
+                            Verifier(validator(pki)), Credentials(tmp_path / "certs", pki.pki))
 
 
 def portal(office: AttachmentOffice, document: bytes, message_id: str) -> dict:

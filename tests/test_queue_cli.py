@@ -13,7 +13,7 @@ import pytest
 from gateway.asyncchannel.queue import (DELIVERED, DELIVERY_STOPPED, NOT_DELIVERED, ON_DELIVERY, STATES, STATUS,
                                         AsyncQueue, QueuedMessage)
 from gateway.journal import Journal
-from gateway.store import Store, sqlite_url
+from gateway.store import Store
 from tests.conftest import utc_now
 
 SHEP = Path(sys.executable).with_name("shep")
@@ -36,9 +36,10 @@ def _message(message_id: str, *, service_id="ASYNC_PULL", sender="consumer", rec
 
 
 @pytest.fixture
-def state(tmp_path):
-    """Four messages: m-pull and m-push on delivery, m-done delivered, m-refused not delivered."""
-    store = Store(sqlite_url(tmp_path))
+def state(tested_store):
+    """(the options that point `shep queue` at the store under test, its queue) with four messages: m-pull and
+    m-push on delivery, m-done delivered, m-refused not delivered."""
+    store = Store(tested_store.url)
     store.create_schema()
     queue = AsyncQueue(store, Journal(store))
     queue.accept(_message("m-pull", attempts=3), [])
@@ -47,38 +48,38 @@ def state(tmp_path):
     queue.accept(_message("m-refused", sender="clinic", recipient="consumer"), [])
     queue.acknowledge("m-done", "clinic", accepted=True, resend=False, now=utc_now(), error=None)
     queue.acknowledge("m-refused", "consumer", accepted=False, resend=False, now=utc_now(), error="BAD: unreadable")
-    yield tmp_path, queue
+    yield tested_store.cli_args, queue
     store.close()
 
 
-def listed(state_dir: Path, *filters: str) -> list[dict]:
-    result = shep("list", "--state-dir", str(state_dir), "--json", *filters)
+def listed(options: list[str], *filters: str) -> list[dict]:
+    result = shep("list", *options, "--json", *filters)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_list_filters(state):
-    state_dir, _ = state
-    assert [m["message_id"] for m in listed(state_dir)] == ["m-pull", "m-push", "m-done", "m-refused"]
-    assert [m["message_id"] for m in listed(state_dir, "--state", ON_DELIVERY)] == ["m-pull", "m-push"]
-    assert [m["message_id"] for m in listed(state_dir, "--state", DELIVERED)] == ["m-done"]
-    assert [m["message_id"] for m in listed(state_dir, "--service-id", "ASYNC_PUSH")] == ["m-push"]
-    assert [m["message_id"] for m in listed(state_dir, "--participant", "pusher")] == ["m-push"]
-    assert [m["message_id"] for m in listed(state_dir, "--limit", "1")] == ["m-pull"]
-    [refused] = listed(state_dir, "--state", NOT_DELIVERED)
+    options, _ = state
+    assert [m["message_id"] for m in listed(options)] == ["m-pull", "m-push", "m-done", "m-refused"]
+    assert [m["message_id"] for m in listed(options, "--state", ON_DELIVERY)] == ["m-pull", "m-push"]
+    assert [m["message_id"] for m in listed(options, "--state", DELIVERED)] == ["m-done"]
+    assert [m["message_id"] for m in listed(options, "--service-id", "ASYNC_PUSH")] == ["m-push"]
+    assert [m["message_id"] for m in listed(options, "--participant", "pusher")] == ["m-push"]
+    assert [m["message_id"] for m in listed(options, "--limit", "1")] == ["m-pull"]
+    [refused] = listed(options, "--state", NOT_DELIVERED)
     assert (refused["sender_id"], refused["last_error"], refused["status_code"]) == ("clinic", "BAD: unreadable",
                                                                                     "ASYNC-400")
     assert "message" not in refused  # the bytes stay in the store
 
-    text = shep("list", "--state-dir", str(state_dir), "--state", NOT_DELIVERED)
+    text = shep("list", *options, "--state", NOT_DELIVERED)
     assert text.returncode == 0
     assert "m-refused NOT_DELIVERED" in text.stdout and "last error: BAD: unreadable" in text.stdout
     assert text.stdout.rstrip().endswith("1 message(s)")
 
 
 def test_stop_is_journalled(state):
-    state_dir, queue = state
-    result = shep("stop", "m-push", "--reason", "provider decommissioned", "--state-dir", str(state_dir))
+    options, queue = state
+    result = shep("stop", "m-push", "--reason", "provider decommissioned", *options)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("m-push DELIVERY_STOPPED (ASYNC-500")
     stopped = queue.status("m-push", "consumer")
@@ -89,9 +90,9 @@ def test_stop_is_journalled(state):
 
 
 def test_retry_puts_it_back_on_delivery(state):
-    state_dir, queue = state
-    assert shep("stop", "m-pull", "--state-dir", str(state_dir)).returncode == 0
-    result = shep("retry", "m-pull", "--state-dir", str(state_dir))
+    options, queue = state
+    assert shep("stop", "m-pull", *options).returncode == 0
+    result = shep("retry", "m-pull", *options)
     assert result.returncode == 0, result.stderr
     retried = queue.status("m-pull", "consumer")
     assert (retried.state, retried.attempts, retried.last_error) == (ON_DELIVERY, 0, None)
@@ -100,7 +101,7 @@ def test_retry_puts_it_back_on_delivery(state):
     assert details[-2:] == ["ON_DELIVERY → DELIVERY_STOPPED: stopped with shep queue stop",
                             "DELIVERY_STOPPED → ON_DELIVERY: retry requested by an operator"]
     # A refused message can be retried too.
-    assert shep("retry", "m-refused", "--state-dir", str(state_dir)).returncode == 0
+    assert shep("retry", "m-refused", *options).returncode == 0
     assert queue.status("m-refused", "consumer").state == ON_DELIVERY
 
 
@@ -112,8 +113,8 @@ def test_retry_puts_it_back_on_delivery(state):
     (("list", "--state", "LOST"), "shep queue list: --state must be one of " + ", ".join(STATES)),
 ])
 def test_errors_are_one_line(state, args, error):
-    state_dir, queue = state
-    result = shep(*args, "--state-dir", str(state_dir))
+    options, queue = state
+    result = shep(*args, *options)
     assert result.returncode == 2
     assert result.stderr.strip() == error and result.stdout == ""
     assert queue.status("m-done", "clinic").state == DELIVERED

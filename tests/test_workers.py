@@ -10,13 +10,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.store_under_test import StoreUnderTest
+
 ROOT = Path(__file__).resolve().parent.parent
 SHEP = ROOT / ".venv" / "bin" / "shep"
 START_TIMEOUT = 60
 
 
-def _start(state_dir: Path) -> tuple[subprocess.Popen, str, list[str]]:
-    process = subprocess.Popen([str(SHEP), "serve", "--workers", "2", "--port", "0", "--state-dir", str(state_dir),
+def _start(store: StoreUnderTest) -> tuple[subprocess.Popen, str, list[str]]:
+    process = subprocess.Popen([str(SHEP), "serve", "--workers", "2", "--port", "0", *store.cli_args,
                                 "--log-level", "WARNING"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     ready = threading.Event()
@@ -39,8 +41,8 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
-def test_two_workers_share_the_port_and_the_state(tmp_path):
-    process, base, lines = _start(tmp_path / "state")
+def test_two_workers_share_the_port_and_the_state(tested_store):
+    process, base, lines = _start(tested_store)
     try:
         pids = {_get(f"{base}/health")["pid"] for _ in range(40)}
         assert len(pids) == 2, "the kernel should spread 40 connections over both workers"
@@ -55,8 +57,10 @@ def test_two_workers_share_the_port_and_the_state(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert not subprocess.run(["pgrep", "-f", f"--state-dir {tmp_path / 'state'}"], capture_output=True).stdout
-    verify = subprocess.run([str(SHEP), "journal", "verify", "--state-dir", str(tmp_path / "state")],
+    # "--" ends pgrep's options: the pattern itself starts with "--".
+    assert not subprocess.run(["pgrep", "-f", "--", f"--state-dir {tested_store.state_dir}"],
+                              capture_output=True).stdout
+    verify = subprocess.run([str(SHEP), "journal", "verify", *tested_store.cli_args],
                             capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "chain intact" in verify.stdout

@@ -22,7 +22,7 @@ from endpoints.portal import attachment
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.signer import (CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe,
                                      parse_credentials)
-from endpoints.portal.tables import citizens, inbox, metadata, requests, sessions
+from endpoints.portal.tables import citizens, inbox, requests, sessions
 from gateway import contract as c
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient, ReceivedMessage
 from gateway.client import load_credentials, sign_payload
@@ -31,7 +31,7 @@ from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
 from gateway.security.certs import CertificateValidator, RevocationChecker
 from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin, subject_bin
-from gateway.store import Store
+from gateway.store import Store, migrations
 
 log = logging.getLogger("shep.portal")
 
@@ -142,8 +142,7 @@ class Portal:
         self.clock = clock
         self.policy = policy or AlgorithmPolicy()
         self.certificates = CertificateStore(settings.state_dir / "portal" / "certs")
-        with engine.begin() as conn:
-            metadata.create_all(conn)
+        migrations.upgrade(engine, "portal")
         # Unknown IINs cost a PBKDF2 run too, so timing does not tell who is registered.
         self._decoy_hash = hash_password(secrets.token_hex(16), iterations=settings.password_iterations)
 

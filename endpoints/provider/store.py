@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from endpoints.provider.rules import CurrentAttachment
+from gateway.store import migrations
 
 metadata = sa.MetaData()
 
@@ -107,7 +108,7 @@ def registration_number(row_id: int, registered_at: datetime) -> str:
 class ProviderStore:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        migrations.upgrade(engine, "clinic")
         # Decisions read the register and then write it: one at a time in this process (SQLite's
         # BEGIN IMMEDIATE on the gateway's engine also serialises them across processes).
         self._decide = threading.Lock()

@@ -1,7 +1,7 @@
 """Persistent state of the gateway behind one small interface (SQLAlchemy Core)."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import sqlalchemy
 from sqlalchemy import Connection, bindparam, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gateway.store.schema import metadata, seen_messages
+from gateway.store.schema import seen_messages
 
 # Both dialects spell the upsert the same way; only the construct's home differs.
 _UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -45,21 +45,17 @@ class Store:
         self._remember = _remember_statement(dialect)
 
     def create_schema(self) -> None:
-        """Create missing tables; safe when several processes start at once."""
-        with self.exclusive() as conn:
-            metadata.create_all(conn)
+        """Bring the gateway's tables to the latest migration; safe when several processes start at once."""
+        from gateway.store import migrations  # it imports this module
+
+        migrations.upgrade(self.engine, "gateway")
 
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def exclusive(self) -> Iterator[Connection]:
+    def exclusive(self) -> AbstractContextManager[Connection]:
         """A write transaction that runs alone among all processes sharing the database."""
-        with self.engine.begin() as conn:
-            # SQLite already holds the write lock from BEGIN IMMEDIATE.
-            if conn.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(_EXCLUSIVE_LOCK_KEY)))
-            yield conn
+        return exclusive(self.engine)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -97,6 +93,18 @@ def _remember_statement(dialect: str):
         set_={"seen_at": stmt.excluded.seen_at},
         where=seen_messages.c.seen_at < bindparam("stale_before", type_=stamp),
     ).returning(seen_messages.c.seen_at)
+
+
+@contextmanager
+def exclusive(engine: sqlalchemy.Engine) -> Iterator[Connection]:
+    """A write transaction that runs alone among all processes sharing the database.
+
+    On SQLite only an engine made by `Store` takes the write lock up front (BEGIN IMMEDIATE).
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(_EXCLUSIVE_LOCK_KEY)))
+        yield conn
 
 
 def _tune_sqlite(engine: sqlalchemy.Engine) -> None:
