@@ -517,6 +517,20 @@ def create_schema(base: str) -> tuple[str, str]:
     return url.render_as_string(hide_password=False), schema
 
 
+def require_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except (SQLAlchemyError, ValueError) as error:
+        raise SystemExit(f"PostgreSQL at {url} is not reachable ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0]}); set SHEP_BENCH_POSTGRES_URL or pass --no-postgres") from None
+
+
 def drop_schema(base: str, schema: str) -> None:
     from sqlalchemy import create_engine, text
 
@@ -729,6 +743,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     stores = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
+    if not args.no_postgres:
+        require_postgres(args.postgres)
 
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="shep-bench-") as tmp, ProcessPoolExecutor(2) as pool:
