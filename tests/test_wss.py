@@ -307,6 +307,29 @@ def test_unsigned_comments_are_stripped_from_the_verified_body(pki):
     assert verify(pki, forged).body.findtext(".//senderId") == "consumer"
 
 
+def test_unsigned_comments_neither_stretch_a_timestamp_nor_cut_a_digest_value(pki):
+    """Found by tests/test_signature_differential.py: values were read before comments were stripped."""
+    kz = timezone(timedelta(hours=5))  # senders write their local offset
+
+    def expired(root):
+        one(root, "//wsu:Created").text = (now() - timedelta(hours=2)).astimezone(kz).isoformat()
+        one(root, "//wsu:Expires").text = (now() - timedelta(hours=1)).astimezone(kz).isoformat()
+
+    signed = resign(wss.sign_envelope(envelope(), pki.rsa.key, pki.rsa.cert, timestamp_seconds=60), pki.rsa.key,
+                    expired)
+    # Cut before its offset, Expires would be read as naive UTC: 5 h later, still current.
+    stretched = signed.replace(b"+05:00</wsu:Expires>", b"<!---->+05:00</wsu:Expires>")
+    assert stretched != signed
+    assert "expired" in refused(pki, stretched, "TIMESTAMP_INVALID").detail
+
+    root = parse(wss.sign_envelope(envelope(), pki.rsa.key, pki.rsa.cert))
+    value = one(root, "//ds:DigestValue")
+    note = etree.Comment(" left out of canonical SignedInfo: still the signed value ")
+    note.tail, value.text = value.text[20:], value.text[:20]
+    value.append(note)
+    assert verify(pki, dump(root)).certificate == pki.rsa.cert
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 def test_missing_signature(pki):
@@ -566,11 +589,10 @@ WSS_TEMPLATE = """<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
     </ds:Signature>"""
 
 
-@pytest.mark.parametrize("kind", KEYS)
-def test_we_accept_xmlsec1_envelopes(pki, tmp_path, kind):
-    """An independent signer's envelope (pretty-printed, base64 wrapped) in the client layout of §8."""
+def xmlsec1_signed(pki: Pki, tmp_path: Path, kind: str, raw: bytes | None = None) -> bytes:
+    """`raw` (default: an `envelope()`) signed by xmlsec1 itself in the client layout of §8 (KeyIdentifier)."""
     signer = getattr(pki, kind)
-    root = parse(envelope())
+    root = parse(envelope() if raw is None else raw)
     root.find(c.BODY).set(WSU_ID, "id-1")
     security = etree.SubElement(root.find(c.HEADER), f"{{{c.WSSE_NS}}}Security", nsmap={"wsse": c.WSSE_NS})
     security.set(c.MUST_UNDERSTAND, "1")
@@ -581,5 +603,12 @@ def test_we_accept_xmlsec1_envelopes(pki, tmp_path, kind):
     result = xmlsec1(tmp_path, dump(root), "--id-attr:Id", f"{c.SOAP_NS}:Body", "--privkey-pem",
                      pki.key_and_cert(tmp_path, kind), command="--sign")
     assert result.returncode == 0, result.stderr.decode()
-    assert verify(pki, result.stdout).certificate == signer.cert
-    refused(pki, result.stdout.replace(b"<senderId>consumer<", b"<senderId>intruder<"), "SIGNATURE_DIGEST_INVALID")
+    return result.stdout
+
+
+@pytest.mark.parametrize("kind", KEYS)
+def test_we_accept_xmlsec1_envelopes(pki, tmp_path, kind):
+    """An independent signer's envelope (pretty-printed, base64 wrapped) in the client layout of §8."""
+    signed = xmlsec1_signed(pki, tmp_path, kind)
+    assert verify(pki, signed).certificate == getattr(pki, kind).cert
+    refused(pki, signed.replace(b"<senderId>consumer<", b"<senderId>intruder<"), "SIGNATURE_DIGEST_INVALID")

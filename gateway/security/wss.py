@@ -278,8 +278,10 @@ def verify_envelope(raw: bytes, *, policy: AlgorithmPolicy, now: datetime, clock
         raise SignatureError("SIGNATURE_VALUE_INVALID", "the SignatureValue does not verify with the certificate "
                                                         f"of {certificate.subject.rfc4514_string()}")
     targets = [target for _, target, _ in signed]
-    timestamp = _check_timestamp(header, targets, now, clock_skew)
+    # Before the Timestamp is read: an unsigned comment splitting <wsu:Expires> would truncate what is read
+    # ("…T01:05:16<!---->+05:00" read as UTC: 5 h more).
     for target in targets:
         etree.strip_tags(target, etree.Comment)
+    timestamp = _check_timestamp(header, targets, now, clock_skew)
     return VerifiedEnvelope(certificate, tree, body, parsed.signature_method, body_reference.digest_method,
                             [reference.uri for reference in parsed.references], timestamp)

@@ -96,12 +96,19 @@ def _algorithm(parent: etree._Element, tag: str) -> str:
     return algorithm
 
 
+def _signed_text(element: etree._Element | None) -> str | None:
+    """The text of a signed value: comments are no part of it (C14N leaves them out), so they do not cut it short."""
+    if element is None:
+        return None
+    return (element.text or "") + "".join(child.tail or "" for child in element if child.tag is etree.Comment)
+
+
 def _reference(element: etree._Element) -> Reference:
     transforms, prefixes = [], None
     for transform in element.iterfind(f"{TRANSFORMS}/{TRANSFORM}"):
         transforms.append(transform.get("Algorithm", ""))
         prefixes = inclusive_prefixes(transform)  # only a last C14N transform is ever accepted
-    value = element.findtext(DIGEST_VALUE)
+    value = _signed_text(element.find(DIGEST_VALUE))
     if value is None:
         raise malformed(f"reference {element.get('URI')!r} has no DigestValue")
     return Reference(element.get("URI"), tuple(transforms), prefixes, _algorithm(element, DIGEST_METHOD), value)
