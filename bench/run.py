@@ -194,8 +194,6 @@ port = {gateway_port}
 state_dir = "{state}"
 signing_key = "{issued['gateway'] / 'key.pem'}"
 signing_cert = "{issued['gateway'] / 'cert.pem'}"
-async_push_interval_seconds = 0.05
-async_push_batch = 50
 
 [participants.bench-consumer]
 password_hash = "{password_hash}"
