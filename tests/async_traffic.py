@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
@@ -269,3 +270,40 @@ def journal_states(store_url: str) -> dict[str, str]:
             if found:
                 last[row.message_id] = found.group(1)
     return last
+
+
+# -- waiting for the survivors --------------------------------------------------------------------
+
+def wait_received(receiver: Receiver, expected: set[str], server, deadline: float, since: str) -> None:
+    """Until every id in `expected` has reached the receiver; fails with the missing ones and `server`'s output."""
+    while True:
+        missing = expected - receiver.received()
+        if not missing:
+            return
+        server.ensure_running("while delivering")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(missing)} accepted message(s) never reached the receiver {since}: "
+                        f"{sorted(missing)[:10]}; {server.output()}")
+        time.sleep(0.05)
+
+
+def wait_delivered(store_url: str, expected: set[str], server, deadline: float, since: str
+                   ) -> dict[str, tuple[str, int]]:
+    """Until the store holds every id in `expected` and every stored message is DELIVERED; the final states."""
+    while True:
+        states = store_states(store_url)
+        pending = {mid: state for mid, state in states.items() if state[0] != DELIVERED}
+        if not pending and expected <= set(states):
+            return states
+        server.ensure_running("while waiting for the store")
+        if time.monotonic() > deadline:
+            pytest.fail(f"accepted but not in the store: {sorted(expected - set(states))[:10]}; "
+                        f"not DELIVERED {since}: {dict(list(pending.items())[:10])}")
+        time.sleep(0.1)
+
+
+def assert_journal_agrees(store_url: str, states: dict[str, tuple[str, int]]) -> None:
+    """The journal tells the same story as the queue: each message's last transition is its state."""
+    said = journal_states(store_url)
+    disagree = {mid: (state, said.get(mid)) for mid, (state, _) in states.items() if said.get(mid) != state}
+    assert not disagree, f"queue state vs the journal's last transition: {dict(list(disagree.items())[:10])}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.async_traffic import DELIVERED, Receiver, Senders, async_config, journal_states, store_states
+from tests.async_traffic import Receiver, Senders, assert_journal_agrees, async_config, wait_delivered, wait_received
 from tests.serve_process import ServeProcess, shep
 
 MESSAGES = 300
@@ -89,31 +89,13 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path, tested_store):
         servers.append(second)
         second.wait_listening(START_TIMEOUT)
         restarted = time.monotonic()
-        deadline = restarted + DELIVERY_WAIT
-        while True:
-            missing = set(acknowledged) - receiver.received()
-            if not missing:
-                break
-            second.ensure_running("after the restart")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{len(missing)} acknowledged message(s) never reached the receiver within "
-                            f"{DELIVERY_WAIT} s of the restart: {sorted(missing)}; {second.output()}")
-            time.sleep(0.05)
+        wait_received(receiver, set(acknowledged), second, restarted + DELIVERY_WAIT,
+                      f"within {DELIVERY_WAIT} s of the restart")
         all_arrived = time.monotonic()
 
         # 3. The store agrees: every accepted row, acknowledged or not, ends DELIVERED.
-        deadline = time.monotonic() + STORE_WAIT
-        while True:
-            states = store_states(tested_store.url)
-            pending = {mid: state for mid, state in states.items() if state[0] != DELIVERED}
-            if not pending and set(acknowledged) <= set(states):
-                break
-            second.ensure_running("while waiting for the store")
-            if time.monotonic() > deadline:
-                not_stored = sorted(set(acknowledged) - set(states))
-                pytest.fail(f"acknowledged but not in the store: {not_stored}; not DELIVERED after "
-                            f"{STORE_WAIT} s: {pending}")
-            time.sleep(0.1)
+        states = wait_delivered(tested_store.url, set(acknowledged), second, time.monotonic() + STORE_WAIT,
+                                f"after {STORE_WAIT} s")
         all_delivered = time.monotonic()
         assert second.terminate() == 0, second.output()
         serve_log = log.read_text("utf-8", "replace")
@@ -127,10 +109,7 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path, tested_store):
         unacknowledged_rows = set(states) - set(acknowledged)
         retried = sum(1 for _, attempts in states.values() if attempts > 1)
 
-        # The journal tells the same story as the queue: each message's last transition is its state.
-        said = journal_states(tested_store.url)
-        disagree = {mid: (state, said.get(mid)) for mid, (state, _) in states.items() if said.get(mid) != state}
-        assert not disagree, f"queue state vs the journal's last transition: {dict(list(disagree.items())[:10])}"
+        assert_journal_agrees(tested_store.url, states)
 
         verify = shep("journal", "verify", *tested_store.cli_args, cwd=tmp_path)
         assert verify.returncode == 0, f"journal broken after the restart: {verify.stdout}{verify.stderr}"

@@ -42,8 +42,8 @@ import pytest
 from lxml import etree
 
 from gateway import client
-from tests.async_traffic import (DELIVERED, PASSWORD, SENDER, Receiver, Senders, async_config, journal_states,
-                                 store_states)
+from tests.async_traffic import (PASSWORD, SENDER, Receiver, Senders, assert_journal_agrees, async_config,
+                                 wait_delivered, wait_received)
 from tests.postgres_schema import create_schema, drop_schema
 from tests.serve_process import STOP_TIMEOUT, ServeProcess, shep
 
@@ -354,24 +354,10 @@ def test_haproxy_fails_over_when_a_node_is_killed(tmp_path, postgres_store):
 
         # 4. Every accepted message arrives; every stored one ends DELIVERED (A's leases lapse first).
         deadline = killed + DELIVERY_WAIT
-        while set(acknowledged) - receiver.received():
-            node_b.ensure_running("while delivering")
-            if time.monotonic() > deadline:
-                missing = sorted(set(acknowledged) - receiver.received())
-                pytest.fail(f"{len(missing)} accepted message(s) never reached the receiver within "
-                            f"{DELIVERY_WAIT} s of the kill: {missing[:10]}; {node_b.output()}")
-            time.sleep(0.05)
+        since_kill = f"within {DELIVERY_WAIT} s of the kill"
+        wait_received(receiver, set(acknowledged), node_b, deadline, since_kill)
         all_received = time.monotonic()
-        while True:
-            states = store_states(url)
-            pending = {mid: state for mid, state in states.items() if state[0] != DELIVERED}
-            if not pending and set(acknowledged) <= set(states):
-                break
-            node_b.ensure_running("while waiting for the store")
-            if time.monotonic() > deadline:
-                pytest.fail(f"accepted but not in the store: {sorted(set(acknowledged) - set(states))[:10]}; "
-                            f"not DELIVERED {DELIVERY_WAIT} s after the kill: {dict(list(pending.items())[:10])}")
-            time.sleep(0.1)
+        states = wait_delivered(url, set(acknowledged), node_b, deadline, since_kill)
         all_delivered = time.monotonic()
 
         stats = proxy.stats()
@@ -389,9 +375,7 @@ def test_haproxy_fails_over_when_a_node_is_killed(tmp_path, postgres_store):
         # pushing one message under one lease.
         overpushed = {mid: (n, states[mid][1]) for mid, n in counts.items() if n > states[mid][1]}
         assert not overpushed, f"pushed more often than claimed (count, attempts): {overpushed}"
-        said = journal_states(url)
-        disagree = {mid: (state, said.get(mid)) for mid, (state, _) in states.items() if said.get(mid) != state}
-        assert not disagree, f"queue state vs the journal's last transition: {dict(list(disagree.items())[:10])}"
+        assert_journal_agrees(url, states)
 
         verify = shep("journal", "verify", "--store", url, cwd=tmp_path)
         assert verify.returncode == 0, f"journal broken: {verify.stdout}{verify.stderr}"
