@@ -109,7 +109,7 @@ class GatewayApp:
         if gw.signing_key is not None:
             key_path, cert_path = gw.signing_key, gw.signing_cert
         else:
-            key_path, cert_path = self.pki.gateway_key_path, self.pki.gateway_cert_path
+            key_path, cert_path = self.pki.gateway_credentials(gw.signing_alg)
         key, cert = load_credentials(cert=str(cert_path), key=str(key_path))
         revocation = RevocationChecker(gw.revocation, cache_seconds=gw.revocation_cache_seconds,
                                        timeout=gw.revocation_timeout_seconds)

@@ -149,7 +149,9 @@ def load_credentials(*, cert: str | None = None, key: str | None = None, p12: st
     from pathlib import Path
 
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key, pkcs12
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from gateway.security.keyfiles import load_private_key
 
     if p12:
         private, certificate, _ = pkcs12.load_key_and_certificates(
@@ -159,7 +161,7 @@ def load_credentials(*, cert: str | None = None, key: str | None = None, p12: st
         return private, certificate
     if not (cert and key):
         raise ValueError("give --cert and --key, or --p12")
-    return (load_pem_private_key(Path(key).read_bytes(), password.encode() if password else None),
+    return (load_private_key(Path(key).read_bytes(), password.encode() if password else None),
             x509.load_pem_x509_certificate(Path(cert).read_bytes()))
 
 

@@ -67,6 +67,8 @@ class GatewaySettings:
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_key_info: str = "issuerserial"
+    # Which of the test PKI's gateway certificates signs, when signing_key/signing_cert are not set.
+    signing_alg: str = "rsa"
     revocation: str = "ocsp,crl"
     revocation_cache_seconds: int = 300
     revocation_timeout_seconds: float = 5.0
@@ -276,6 +278,7 @@ _GATEWAY_FIELDS = {
     "signing_key": _existing_file,
     "signing_cert": _existing_file,
     "signing_key_info": _one_of("issuerserial", "bst", "keyidentifier"),
+    "signing_alg": _one_of("rsa", "ec", "gost2015", "gost2004"),
     "revocation": _one_of("ocsp,crl", "ocsp", "crl", "none"),
     "revocation_cache_seconds": _positive_int,
     "revocation_timeout_seconds": _positive_number,

@@ -133,6 +133,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         signing_key = "gw.key"
         signing_cert = "gw.pem"
         signing_key_info = "bst"
+        signing_alg = "gost2015"
         revocation = "crl"
         revocation_cache_seconds = 8
         revocation_timeout_seconds = 9
@@ -156,7 +157,8 @@ def test_every_gateway_field_is_configurable(tmp_path):
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
         trust_anchors=(tmp_path / "root.pem",), signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem",
-        signing_key_info="bst", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
+        signing_key_info="bst", signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8,
+        revocation_timeout_seconds=9.0,
         allow_sha1=True, async_visibility_seconds=11, async_default_amount=12, async_max_amount=13,
         async_max_attempts=14, async_max_age_seconds=15, async_retry_base_seconds=16.0, async_retry_max_seconds=17.0,
         async_push_interval_seconds=18.0, async_push_timeout_seconds=19.0, async_push_batch=21,

@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import stat
 import subprocess
 import sys
@@ -120,11 +121,34 @@ def test_init_is_idempotent(tmp_path):
     assert snapshot(tmp_path) == before
     assert json.loads((tmp_path / "pki" / "config.json").read_text())["base_url"] == "http://127.0.0.1:9999"
     keys = [name.removeprefix("pki/") for name in before if name.endswith("key.pem")]
-    assert sorted(keys) == ["ca/nca_ec_test/key.pem", "ca/nca_ec_test/ocsp/key.pem", "ca/nca_rsa_test/key.pem",
-                            "ca/nca_rsa_test/ocsp/key.pem", "ca/root/key.pem", "gateway/key.pem"]
+    issuing = ["nca_ec_test", "nca_gost2004_test", "nca_gost2015_test", "nca_rsa_test"]
+    assert sorted(keys) == sorted([f"ca/{slug}/{part}key.pem" for slug in issuing for part in ("", "ocsp/")]
+                                  + ["ca/root/key.pem", "ca/root_gost_test/key.pem", "gateway/key.pem"])
     assert all(before[f"pki/{name}"][2] == 0o600 for name in keys)
     kinds = sorted(r["kind"] for r in first.certificates())
-    assert kinds == ["ca", "ca", "gateway", "ocsp", "ocsp"]
+    assert kinds == ["ca"] * 4 + ["gateway"] + ["ocsp"] * 4
+
+
+def test_init_adds_what_an_older_pki_lacks(tmp_path):
+    """A PKI made before GOST keeps its CAs and certificates and gains the GOST hierarchy."""
+    pki = TestPKI(tmp_path)
+    pki.init("http://127.0.0.1:9999")
+    issued = pki.issue("person", "rsa", "sign")
+    for slug in ("root_gost_test", "nca_gost2015_test", "nca_gost2004_test"):
+        shutil.rmtree(tmp_path / "pki" / "ca" / slug)
+    kept = {name: value for name, value in snapshot(tmp_path).items() if "gost" not in name and "index" not in name}
+    pki.certificates()  # read the index as it is now
+    index = json.loads((tmp_path / "pki" / "index.json").read_text())["certificates"]
+    index = [r for r in index if "gost" not in r["issuer_slug"]]
+    (tmp_path / "pki" / "index.json").write_text(json.dumps({"certificates": index}))
+    again = TestPKI(tmp_path)
+    assert again.init("http://other.example") is True
+    after = snapshot(tmp_path)
+    assert {name: after[name] for name in kept} == kept
+    assert str(issued.serial) in {r["serial"] for r in again.certificates()}
+    gost = again.issue("person", "gost2015", "sign")
+    assert gost.cert.issuer == again.issuing_ca("gost2015").subject
+    assert again.base_url == "http://127.0.0.1:9999"
 
 
 def test_uninitialised_pki_says_so(tmp_path):
@@ -147,7 +171,7 @@ def test_root_certificate(pki):
     assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature
     assert ext(root, x509.SubjectKeyIdentifier).value == x509.SubjectKeyIdentifier.from_public_key(root.public_key())
     assert root.not_valid_after_utc - now() > timedelta(days=19 * 365)
-    assert pki.trust_anchors() == [root]
+    assert pki.trust_anchors() == [root, pki.root("gost2015")]
 
 
 @pytest.mark.parametrize("alg, name, key_type", [("rsa", "ҰКО TEST (RSA)", rsa.RSAPublicKey),
@@ -176,7 +200,7 @@ def test_issuing_cas_and_responders(pki, alg, name, key_type):
 
 def test_gateway_certificate(pki):
     directory = pki.dir / "gateway"
-    assert (pki.gateway_key_path, pki.gateway_cert_path) == (directory / "key.pem", directory / "cert.pem")
+    assert pki.gateway_credentials() == (directory / "key.pem", directory / "cert.pem")
     key = serialization.load_pem_private_key((directory / "key.pem").read_bytes(), None)
     cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
     assert key.public_key() == cert.public_key()
@@ -693,10 +717,10 @@ def test_cli(tmp_path):
     assert result.returncode == 0
     line = next(x for x in result.stdout.splitlines() if x.startswith(str(cert.serial_number)))
     assert "revoked" in line and "key_compromise" in line and "ТЕСТОВА АЛИЯ" in line
-    assert "7 certificate(s)" in result.stdout
+    assert "11 certificate(s)" in result.stdout
     records = json.loads(pki_cli("list", *state, "--json", cwd=tmp_path).stdout)
-    assert [r["kind"] for r in records] == ["ca", "ocsp", "ca", "ocsp", "gateway", "employee", "person"]
-    assert records[5]["status"] == "revoked" and records[5]["serial"] == str(cert.serial_number)
+    assert [r["kind"] for r in records] == ["ca", "ocsp"] * 4 + ["gateway", "employee", "person"]
+    assert records[-2]["status"] == "revoked" and records[-2]["serial"] == str(cert.serial_number)
 
 
 def test_cli_issue_initialises_first(tmp_path):

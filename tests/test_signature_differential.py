@@ -515,8 +515,9 @@ def wss_cases(pki: Pki) -> list[tuple[str, bytes, bool | None]]:
                                        digest_method=alg.SHA1_KALKAN), True)
     add("sha1-ecdsa", resign(wss.sign_envelope(envelope(), ec.key, ec.cert), ec.key, signature_method=alg.ECDSA_SHA1),
         True)
-    for tag, uri, name in (("ds:SignatureMethod", alg.GOST2004_SIGNATURE, "gost2004"),
-                           ("ds:SignatureMethod", alg.GOST2015_512_SIGNATURE, "gost2015-512"),
+    # A GOST method over an RSA signature, a GOST digest in place of SHA-256: refused by all three.
+    for tag, uri, name in (("ds:SignatureMethod", alg.GOST2004_SIGNATURE, "gost2004-on-rsa"),
+                           ("ds:SignatureMethod", alg.GOST2015_512_SIGNATURE, "gost2015-512-on-rsa"),
                            ("ds:Reference/ds:DigestMethod", alg.GOST2015_256_DIGEST, "gost2015-256-digest"),
                            ("ds:SignatureMethod", "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256", "hmac"),
                            ("ds:Reference/ds:DigestMethod", "http://www.w3.org/2001/04/xmldsig-more#md5", "md5")):

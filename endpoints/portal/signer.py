@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from gateway.security.algorithms import SignatureError
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import signer_iin_matches, subject_bin, subject_iin
-from gateway.security.keyfiles import save_credentials
+from gateway.security.keyfiles import load_private_key, same_key, save_credentials
 
 # What the citizen reads after "в связи с неподтверждением ЭЦП: …", per reason code.
 REASONS_RU = {
@@ -65,12 +64,6 @@ def issuer_from_pki(pki) -> CertificateIssuer:
     return issue
 
 
-def _same_key(key, certificate: x509.Certificate) -> bool:
-    def spki(public):
-        return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return spki(key.public_key()) == spki(certificate.public_key())
-
-
 def parse_credentials(certificate_pem: str, key_pem: str, password: str | None = None) -> Credentials:
     """An uploaded certificate and its private key (PEM); ValueError says what is wrong with them."""
     try:
@@ -78,10 +71,10 @@ def parse_credentials(certificate_pem: str, key_pem: str, password: str | None =
     except ValueError as exc:
         raise ValueError(f"certificate: not a PEM X.509 certificate ({exc})") from None
     try:
-        key = serialization.load_pem_private_key(key_pem.encode(), password.encode() if password else None)
+        key = load_private_key(key_pem.encode(), password.encode() if password else None)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"key: not a readable PEM private key ({exc})") from None
-    if not _same_key(key, certificate):
+    if not same_key(key, certificate):
         raise ValueError("key: it is not the private key of this certificate")
     return Credentials(key, certificate)
 
@@ -115,7 +108,7 @@ class CertificateStore:
     def load(self, iin: str) -> Credentials | None:
         folder = self._dir(iin)
         try:
-            key = serialization.load_pem_private_key((folder / "key.pem").read_bytes(), None)
+            key = load_private_key((folder / "key.pem").read_bytes())
             certificate = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
         except FileNotFoundError:
             return None
@@ -128,7 +121,7 @@ def confirm_signer(credentials: Credentials | None, signer_iin: str, validator: 
     problems come first (the validator stops at the first), the IIN comparison is reported besides."""
     if credentials is None:
         return [Refusal("CERT_MISSING", "the citizen has no certificate: upload one (PUT /portal/api/certificate)")]
-    if not _same_key(credentials.key, credentials.certificate):
+    if not same_key(credentials.key, credentials.certificate):
         return [Refusal("CERT_KEY_MISMATCH", "the stored key does not belong to the stored certificate")]
     refusals = []
     try:

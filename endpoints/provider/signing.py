@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import subject_bin, subject_iin
-from gateway.security.keyfiles import save_credentials
+from gateway.security.keyfiles import load_private_key, save_credentials
 from endpoints.provider.config import Officer
 
 log = logging.getLogger("shep.provider.signing")
@@ -60,7 +59,7 @@ class Credentials:
                 or cert.not_valid_after_utc - RENEW_BEFORE < self.clock():
             log.info("certificate of %s for BIN %s is stale: issuing a new one", officer.iin, bin)
             return None
-        return serialization.load_pem_private_key(key_path.read_bytes(), None), cert
+        return load_private_key(key_path.read_bytes()), cert
 
     def _issue(self, officer: Officer, *, kind: str, bin: str, org: str) -> tuple:
         issued = self.pki.issue(kind, "rsa", "sign", iin=officer.iin, bin=bin, org=org,

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from gateway.security.algorithms import SignatureError
+from gateway.security.gost import x509 as gost_x509
+from gateway.security.gost.x509 import issued_by
 
 REVOCATION_MODES = ("ocsp", "crl", "ocsp,crl", "none")
 _MAX_CHAIN = 6
@@ -33,28 +33,6 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
     if b"-----BEGIN" in data:
         return x509.load_pem_x509_certificates(data)
     return [x509.load_der_x509_certificate(data)]
-
-
-def _verify_signed_by(tbs: bytes, signature: bytes, hash_algorithm, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, tbs, padding.PKCS1v15(), hash_algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, tbs, ec.ECDSA(hash_algorithm))
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -151,7 +129,7 @@ class RevocationChecker:
                 crl = x509.load_der_x509_crl(raw) if not raw.startswith(b"-----") else x509.load_pem_x509_crl(raw)
             except (OSError, ValueError) as exc:
                 return Revocation("unknown", f"CRL {url}: {exc}", 0)
-            if not crl.is_signature_valid(issuer.public_key()):
+            if not gost_x509.signed_by(crl, gost_x509.public_key(issuer)):
                 return Revocation("unknown", f"CRL {url}: not signed by {issuer.subject.rfc4514_string()}", 0)
             if crl.next_update_utc is not None and crl.next_update_utc < now:
                 return Revocation("unknown", f"CRL {url}: stale (nextUpdate {crl.next_update_utc:%Y-%m-%d %H:%M})", 0)
@@ -188,11 +166,10 @@ def _ocsp_problem(response, cert, issuer, nonce: bytes, now: datetime) -> str | 
         return "the answer is about another certificate"
     signer = issuer
     for candidate in response.certificates:
-        if _issued_by(candidate, issuer) and _has_ocsp_signing(candidate):
+        if issued_by(candidate, issuer) and _has_ocsp_signing(candidate):
             signer = candidate
             break
-    if not _verify_signed_by(response.tbs_response_bytes, response.signature, response.signature_hash_algorithm,
-                             signer):
+    if not gost_x509.signed_by(response, gost_x509.public_key(signer)):
         return "the response signature does not verify"
     try:
         echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
@@ -287,13 +264,13 @@ class CertificateValidator:
         chain = [cert]
         current = cert
         for _ in range(_MAX_CHAIN):
-            anchor = next((a for a in self.anchors if a.subject == current.issuer and _issued_by(current, a)), None)
+            anchor = next((a for a in self.anchors if a.subject == current.issuer and issued_by(current, a)), None)
             if anchor is not None:
                 if current.fingerprint(hashes.SHA256()) != anchor.fingerprint(hashes.SHA256()):
                     chain.append(anchor)
                 return chain
             issuer = next((i for i in self.intermediates
-                           if i.subject == current.issuer and _is_ca(i) and _issued_by(current, i)), None)
+                           if i.subject == current.issuer and _is_ca(i) and issued_by(current, i)), None)
             if issuer is None:
                 break
             chain.append(issuer)

@@ -18,6 +18,7 @@ from gateway import contract as c
 from gateway import soap
 from gateway.security.algorithms import (EXC_C14N, AlgorithmPolicy, SignatureError, canonicalize, digest,
                                          in_scope_prefixes, load_certificate, malformed, methods_for_key)
+from gateway.security.gost.x509 import public_key as certificate_key
 from gateway.security.xmldsig import (KEY_INFO, SIGNATURE, X509_CERTIFICATE, X509_DATA, ParsedSignature,
                                       der_base64, new_signature, read_signature, seal)
 
@@ -274,7 +275,7 @@ def verify_envelope(raw: bytes, *, policy: AlgorithmPolicy, now: datetime, clock
         if not reference.matches(canonicalize(target, method, reference.prefixes, comments=False)):
             raise SignatureError("SIGNATURE_DIGEST_INVALID", f"the digest of {reference.uri} does not match: "
                                                              "the signed content was changed")
-    if not parsed.verifies(certificate.public_key()):
+    if not parsed.verifies(certificate_key(certificate)):
         raise SignatureError("SIGNATURE_VALUE_INVALID", "the SignatureValue does not verify with the certificate "
                                                         f"of {certificate.subject.rfc4514_string()}")
     targets = [target for _, target, _ in signed]

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from gateway.contract import DS_NS, PARSER, XSI_TYPE, q
+from gateway.security.gost.x509 import public_key as certificate_key
 from gateway.security.algorithms import (C14N, C14N_COMMENTS, C14N_METHODS, ENVELOPED, EXC_C14N,
                                          INCLUSIVE_NAMESPACES, AlgorithmPolicy, SignatureError, b64decode,
                                          canonicalize, digest, inclusive_prefixes, load_certificate, malformed,
@@ -250,7 +251,7 @@ def verify_document(root: etree._Element | bytes, *, policy: AlgorithmPolicy) ->
         document = canonicalize(_document(root), c14n, reference.prefixes, comments=False)
     if not reference.matches(document):
         raise SignatureError("PAYLOAD_SIGNATURE_INVALID", "the digest does not match: the document was changed")
-    if not parsed.verifies(certificate.public_key()):
+    if not parsed.verifies(certificate_key(certificate)):
         raise SignatureError("PAYLOAD_SIGNATURE_INVALID",
                              "the signature value does not verify with the KeyInfo certificate")
     etree.strip_tags(root, etree.Comment)

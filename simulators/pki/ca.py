@@ -26,7 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from gateway.security.keyfiles import key_pem, write_atomically
+from gateway.security.gost import x509 as gost_x509
+from gateway.security.gost.keys import GOST2004, GOST2015, GostPrivateKey, GostPublicKey
+from gateway.security.keyfiles import key_pem, load_private_key, write_atomically
 from simulators.pki import profile
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -42,17 +44,12 @@ GATEWAY_VALID_DAYS = 5 * 365
 REVOCATION_REASONS = tuple(r.name for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl)
 
 
-@dataclass(frozen=True)
-class Algorithm:
-    """How to make a key of one family and which hash its signatures use (GOST would be one more entry)."""
-
-    generate_key: Callable[[], CertificateIssuerPrivateKeyTypes]
-    signature_hash: Callable[[], hashes.HashAlgorithm]
-
-
-ALGORITHMS = {
-    "rsa": Algorithm(lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), hashes.SHA256),
-    "ec": Algorithm(lambda: ec.generate_private_key(ec.SECP256R1()), hashes.SHA256),
+# Algorithm -> how to make a key; RSA and EC sign with SHA-256, GOST with its profile's hash.
+ALGORITHMS: dict[str, Callable[[], CertificateIssuerPrivateKeyTypes | GostPrivateKey]] = {
+    "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    "ec": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "gost2015": lambda: GostPrivateKey.generate(GOST2015),
+    "gost2004": lambda: GostPrivateKey.generate(GOST2004),
 }
 
 
@@ -61,11 +58,20 @@ class CA:
     slug: str
     name: str
     alg: str
+    parent: str  # the slug of the CA that signs this one's certificate (its own, for a root)
 
 
-ROOT = CA("root", "ҰКО TEST ROOT", "rsa")
-ISSUING = {"rsa": CA("nca_rsa_test", "ҰКО TEST (RSA)", "rsa"), "ec": CA("nca_ec_test", "ҰКО TEST (EC)", "ec")}
-_CAS = {ca.slug: ca for ca in (ROOT, *ISSUING.values())}
+ROOT = CA("root", "ҰКО TEST ROOT", "rsa", "root")
+# The national CA's GOST hierarchy has its own root (НЕГІЗГІ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (GOST) 2022, GOST 2015/512).
+GOST_ROOT = CA("root_gost_test", "ҰКО TEST ROOT (GOST)", "gost2015", "root_gost_test")
+ISSUING = {"rsa": CA("nca_rsa_test", "ҰКО TEST (RSA)", "rsa", ROOT.slug),
+           "ec": CA("nca_ec_test", "ҰКО TEST (EC)", "ec", ROOT.slug),
+           "gost2015": CA("nca_gost2015_test", "ҰКО TEST (GOST 2015)", "gost2015", GOST_ROOT.slug),
+           "gost2004": CA("nca_gost2004_test", "ҰКО TEST (GOST 2004)", "gost2004", GOST_ROOT.slug)}
+ROOTS = (ROOT, GOST_ROOT)
+_CAS = {ca.slug: ca for ca in (*ROOTS, *ISSUING.values())}
+# cryptography's builders need a key of theirs; for a GOST subject this one stands in until `with_gost`.
+_PLACEHOLDER = gost_x509.placeholder_key()
 
 
 class NotInitialised(RuntimeError):
@@ -105,6 +111,27 @@ def _reason(reason: str) -> x509.ReasonFlags:
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _certificate_builder(subject: x509.Name, public_key) -> x509.CertificateBuilder:
+    """A builder with the subject, its key and SKI (RFC 5280 method 1), a GOST key by its placeholder."""
+    if isinstance(public_key, GostPublicKey):
+        return (x509.CertificateBuilder().subject_name(subject).public_key(_PLACEHOLDER.public_key())
+                .add_extension(x509.SubjectKeyIdentifier(public_key.key_identifier()), critical=False))
+    return (x509.CertificateBuilder().subject_name(subject).public_key(public_key)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+
+
+def _signed(builder, signer, subject_key=None):
+    """The certificate or CRL of `builder`, signed by `signer`; a GOST one through `gost_x509.with_gost`."""
+    crl = isinstance(builder, x509.CertificateRevocationListBuilder)
+    if not isinstance(signer, GostPrivateKey):
+        return builder.sign(signer, hashes.SHA256())
+    der = builder.sign(_PLACEHOLDER, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    if crl:
+        return x509.load_der_x509_crl(gost_x509.with_gost(der, "crl", signer))
+    gost_key = subject_key if isinstance(subject_key, GostPublicKey) else None
+    return x509.load_der_x509_certificate(gost_x509.with_gost(der, "certificate", signer, gost_key))
 
 
 class TestPKI:
@@ -173,7 +200,7 @@ class TestPKI:
 
     def _key(self, relative: str) -> CertificateIssuerPrivateKeyTypes:
         if relative not in self._keys:
-            self._keys[relative] = serialization.load_pem_private_key((self.dir / relative).read_bytes(), None)
+            self._keys[relative] = load_private_key((self.dir / relative).read_bytes())
         return self._keys[relative]
 
     def _cert(self, relative: str) -> x509.Certificate:
@@ -192,8 +219,8 @@ class TestPKI:
     def _ca_cert(self, ca: CA) -> x509.Certificate:
         return self._cert(f"ca/{ca.slug}/cert.pem")
 
-    def _sign(self, builder, ca: CA):
-        return builder.sign(self._key(f"ca/{ca.slug}/key.pem"), ALGORITHMS[ca.alg].signature_hash())
+    def _sign(self, builder, ca: CA, subject_key=None):
+        return _signed(builder, self._key(f"ca/{ca.slug}/key.pem"), subject_key)
 
     def _builder(self, issuer: CA, subject: x509.Name, public_key, not_before: datetime, not_after: datetime,
                  base: str, *, ocsp_url: bool = True) -> x509.CertificateBuilder:
@@ -206,14 +233,11 @@ class TestPKI:
                                                     x509.UniformResourceIdentifier(f"{base}/pki/ocsp")))
         crl_dp = x509.DistributionPoint([x509.UniformResourceIdentifier(f"{base}/pki/crl/{issuer.slug}.crl")],
                                         None, None, None)
-        return (x509.CertificateBuilder()
+        return (_certificate_builder(subject, public_key)
                 .serial_number(x509.random_serial_number())
                 .issuer_name(self._ca_cert(issuer).subject)
-                .subject_name(subject)
-                .public_key(public_key)
                 .not_valid_before(not_before)
                 .not_valid_after(not_after)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
                                critical=False)
                 .add_extension(x509.CRLDistributionPoints([crl_dp]), critical=False)
@@ -227,38 +251,35 @@ class TestPKI:
                 "not_before": _iso(cert.not_valid_before_utc), "not_after": _iso(cert.not_valid_after_utc),
                 "status": "good", "revoked_at": None, "reason": None}
 
-    def _make_root(self, now: datetime) -> None:
-        key = ALGORITHMS[ROOT.alg].generate_key()
-        name = _ca_name(ROOT)
-        cert = (x509.CertificateBuilder()
+    def _make_root(self, root: CA, now: datetime) -> None:
+        key = ALGORITHMS[root.alg]()
+        name = _ca_name(root)
+        cert = _signed(_certificate_builder(name, key.public_key())
                 .serial_number(x509.random_serial_number())
                 .issuer_name(name)
-                .subject_name(name)
-                .public_key(key.public_key())
                 .not_valid_before(now - CA_BACKDATE)
                 .not_valid_after(now + timedelta(days=ROOT_YEARS * 365))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
                                              key_encipherment=False, data_encipherment=False, key_agreement=False,
                                              key_cert_sign=True, crl_sign=True, encipher_only=False,
-                                             decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .sign(key, ALGORITHMS[ROOT.alg].signature_hash()))
-        self._store(f"ca/{ROOT.slug}", key, cert)
+                                             decipher_only=False), critical=True), key, key.public_key())
+        self._store(f"ca/{root.slug}", key, cert)
 
     def _make_issuing(self, ca: CA, now: datetime, base: str) -> list[dict]:
         """The issuing CA (signed by the root) and its delegated OCSP responder; their index records."""
-        key = ALGORITHMS[ca.alg].generate_key()
+        key = ALGORITHMS[ca.alg]()
         not_after = now + timedelta(days=ISSUING_YEARS * 365)
+        parent = _CAS[ca.parent]
         cert = self._sign(
-            self._builder(ROOT, _ca_name(ca), key.public_key(), now - CA_BACKDATE, not_after, base, ocsp_url=False)
+            self._builder(parent, _ca_name(ca), key.public_key(), now - CA_BACKDATE, not_after, base, ocsp_url=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True),
-            ROOT)
+            parent, key.public_key())
         self._store(f"ca/{ca.slug}", key, cert)
-        responder_key = ALGORITHMS[ca.alg].generate_key()
+        responder_key = ALGORITHMS[ca.alg]()
         responder_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{ca.name} OCSP"),
                                     x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ")])
         # OCSPNoCheck: nobody asks this responder about its own certificate (RFC 6960 §4.2.2.2.1).
@@ -271,9 +292,9 @@ class TestPKI:
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
             .add_extension(x509.OCSPNoCheck(), critical=False),
-            ca)
+            ca, responder_key.public_key())
         self._store(f"ca/{ca.slug}/ocsp", responder_key, responder)
-        return [self._record(cert, kind="ca", alg=ca.alg, usage=None, subject={"cn": ca.name}, issuer=ROOT),
+        return [self._record(cert, kind="ca", alg=ca.alg, usage=None, subject={"cn": ca.name}, issuer=parent),
                 self._record(responder, kind="ocsp", alg=ca.alg, usage=None, subject={"cn": f"{ca.name} OCSP"},
                              issuer=ca)]
 
@@ -298,7 +319,7 @@ class TestPKI:
         else:
             not_before, not_after = now - CLOCK_SKEW, now + span
         ca = ISSUING[alg]
-        key = ALGORITHMS[alg].generate_key()
+        key = ALGORITHMS[alg]()
         policy = x509.PolicyInformation(profile.policy(kind, usage), None)
         cert = self._sign(
             self._builder(ca, subject.name_dn(), key.public_key(), not_before, not_after, base)
@@ -306,32 +327,57 @@ class TestPKI:
             .add_extension(profile.key_usage(usage), critical=True)
             .add_extension(profile.extended_key_usage(kind, usage), critical=False)
             .add_extension(x509.CertificatePolicies([policy]), critical=False),
-            ca)
+            ca, key.public_key())
         record = self._record(cert, kind=kind, alg=alg, usage=usage, subject=subject.summary(), issuer=ca)
         return IssuedCertificate(key=key, cert=cert, serial=cert.serial_number), record
 
     # -- public API ----------------------------------------------------------------------------
 
     def init(self, base_url: str = DEFAULT_BASE_URL) -> bool:
-        """Create the root, issuing CAs, OCSP responders and the gateway certificate; False if already done."""
+        """Create the roots, issuing CAs, OCSP responders and the gateway's RSA certificate, or what of them
+        a PKI made by an earlier version lacks (the GOST hierarchy); False if nothing was missing."""
         with self._locked():
-            if self.initialised():
-                return False
-            base, now = base_url.rstrip("/"), _utc_now()
-            self._make_root(now)
-            records = []
-            for ca in ISSUING.values():
-                records += self._make_issuing(ca, now, base)
-            gateway, record = self._build(base, "gateway", "rsa", "sign", valid_days=GATEWAY_VALID_DAYS,
-                                          expired=False, not_yet_valid=False, rng=None)
-            self._store("gateway", gateway.key, gateway.cert)
-            write_atomically(self.dir / "certs" / f"{gateway.serial}.pem", _cert_pem(gateway.cert))
-            self._save_index(records + [record])
-            # Written last: its presence is what "initialised" means, so an interrupted init starts over.
-            config = {"base_url": base, "created_at": _iso(now)}
-            write_atomically(self.dir / "config.json", (json.dumps(config, indent=1) + "\n").encode())
-            self._config = config
-            return True
+            fresh = not self.initialised()
+            base, now = (base_url.rstrip("/") if fresh else self.base_url), _utc_now()
+            records = [] if fresh else self._read_index()
+            missing = [ca for ca in _CAS.values() if fresh or not (self.dir / "ca" / ca.slug / "cert.pem").exists()]
+            for ca in missing:
+                if ca in ROOTS:
+                    self._make_root(ca, now)
+            for ca in missing:
+                if ca not in ROOTS:
+                    records += self._make_issuing(ca, now, base)
+            if fresh:
+                records.append(self._make_gateway("rsa", base))
+            if missing:
+                self._save_index(records)
+            if fresh:
+                # Written last: its presence is what "initialised" means, so an interrupted init starts over.
+                config = {"base_url": base, "created_at": _iso(now)}
+                write_atomically(self.dir / "config.json", (json.dumps(config, indent=1) + "\n").encode())
+                self._config = config
+            return bool(missing)
+
+    def _gateway_dir(self, alg: str) -> str:
+        return "gateway" if alg == "rsa" else f"gateway-{alg}"
+
+    def _make_gateway(self, alg: str, base: str) -> dict:
+        gateway, record = self._build(base, "gateway", alg, "sign", valid_days=GATEWAY_VALID_DAYS, expired=False,
+                                      not_yet_valid=False, rng=None)
+        self._store(self._gateway_dir(alg), gateway.key, gateway.cert)
+        write_atomically(self.dir / "certs" / f"{gateway.serial}.pem", _cert_pem(gateway.cert))
+        return record
+
+    def gateway_credentials(self, alg: str = "rsa") -> tuple[Path, Path]:
+        """(key, certificate) files of the gateway's own certificate for `alg`, issued on first use."""
+        if alg not in ISSUING:
+            raise KeyError(f"no gateway certificate for algorithm {alg!r}; one of: {', '.join(ISSUING)}")
+        folder = self.dir / self._gateway_dir(alg)
+        with self._locked():
+            if not (folder / "cert.pem").exists():
+                record = self._make_gateway(alg, self.base_url)
+                self._save_index(self._read_index() + [record])
+        return folder / "key.pem", folder / "cert.pem"
 
     def issue(self, kind: str, alg: str = "rsa", usage: str = "sign", *, iin: str | None = None,
               bin: str | None = None, surname: str | None = None, name: str | None = None,
@@ -366,27 +412,24 @@ class TestPKI:
             self._save_index(records)
         return dict(record)
 
-    @property
-    def gateway_key_path(self) -> Path:
-        """The gateway's own signing key (PEM), written by `init`."""
-        return self.dir / "gateway" / "key.pem"
-
-    @property
-    def gateway_cert_path(self) -> Path:
-        return self.dir / "gateway" / "cert.pem"
-
     def certificates(self) -> list[dict]:
         return copy.deepcopy(self._records())
 
-    def root(self) -> x509.Certificate:
+    def root(self, alg: str = "rsa") -> x509.Certificate:
+        """The root above the issuing CA of `alg` (RSA and EC share one, the GOST generations another)."""
         self._require_initialised()
-        return self._ca_cert(ROOT)
+        return self._ca_cert(_CAS[self._issuing(alg).parent])
 
-    def issuing_ca(self, alg: str) -> x509.Certificate:
+    @staticmethod
+    def _issuing(alg: str) -> CA:
         if alg not in ISSUING:
             raise KeyError(f"no issuing CA for algorithm {alg!r}; one of: {', '.join(ISSUING)}")
+        return ISSUING[alg]
+
+    def issuing_ca(self, alg: str) -> x509.Certificate:
+        ca = self._issuing(alg)
         self._require_initialised()
-        return self._ca_cert(ISSUING[alg])
+        return self._ca_cert(ca)
 
     def ocsp_responder(self, alg: str) -> x509.Certificate:
         """The delegated OCSP responder certificate of the issuing CA for `alg`."""
@@ -401,7 +444,8 @@ class TestPKI:
         return self._ca_cert(_CAS[slug])
 
     def trust_anchors(self) -> list[x509.Certificate]:
-        return [self.root()]
+        self._require_initialised()
+        return [self._ca_cert(root) for root in ROOTS]
 
     def intermediates(self) -> list[x509.Certificate]:
         return [self.issuing_ca(alg) for alg in ISSUING]
@@ -475,16 +519,21 @@ class TestPKI:
         else:
             status = ocsp.OCSPCertStatus.GOOD
         now = _utc_now()
-        responder = self._cert(f"ca/{ca.slug}/ocsp/cert.pem")
+        responder, key = self._cert(f"ca/{ca.slug}/ocsp/cert.pem"), self._key(f"ca/{ca.slug}/ocsp/key.pem")
+        gost = isinstance(key, GostPrivateKey)
+        # cryptography's builder reads the responder's key: a GOST responder is answered for by a stand-in
+        # of the same name, replaced with the real certificate and signature afterwards.
+        named = gost_x509.placeholder_certificate(responder.subject, _PLACEHOLDER) if gost else responder
         builder = (ocsp.OCSPResponseBuilder()
                    .add_response_by_hash(cert_id[0], cert_id[1], serial, algorithm, status, now,
                                          now + UPDATE_INTERVAL, revoked_at, reason)
-                   .responder_id(ocsp.OCSPResponderEncoding.HASH, responder)
-                   .certificates([responder]))
+                   .responder_id(ocsp.OCSPResponderEncoding.NAME if gost else ocsp.OCSPResponderEncoding.HASH,
+                                 named)
+                   .certificates([named]))
         for nonce in nonces:
             builder = builder.add_extension(nonce, critical=False)
-        response = builder.sign(self._key(f"ca/{ca.slug}/ocsp/key.pem"), ALGORITHMS[ca.alg].signature_hash())
-        return response.public_bytes(serialization.Encoding.DER)
+        response = builder.sign(_PLACEHOLDER if gost else key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        return gost_x509.ocsp_with_gost(response, key, [responder]) if gost else response
 
     @staticmethod
     def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:

@@ -11,6 +11,7 @@ from typing import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from gateway.security.gost.keys import GostPrivateKey
 from gateway.security.keyfiles import save_credentials, write_atomically
 from simulators.pki import profile
 from simulators.pki.ca import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_REASONS, NotInitialised, TestPKI
@@ -51,20 +52,25 @@ def cmd_issue(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     password = args.p12_password if args.p12_password is not None else DEFAULT_P12_PASSWORD
-    chain = [pki.issuing_ca(args.alg), pki.root()]
-    p12 = pkcs12.serialize_key_and_certificates(
-        str(issued.serial).encode(), issued.key, issued.cert, chain,
-        serialization.BestAvailableEncryption(password.encode("utf-8")))
     save_credentials(out / "key.pem", out / "cert.pem", issued.key, issued.cert)
-    write_atomically(out / "cert.p12", p12, 0o600)
+    files = [out / "key.pem", out / "cert.pem"]
+    # cryptography writes PKCS#12 for its own key types only: GOST keys come as PEM files.
+    if not isinstance(issued.key, GostPrivateKey):
+        p12 = pkcs12.serialize_key_and_certificates(
+            str(issued.serial).encode(), issued.key, issued.cert, [pki.issuing_ca(args.alg), pki.root(args.alg)],
+            serialization.BestAvailableEncryption(password.encode("utf-8")))
+        write_atomically(out / "cert.p12", p12, 0o600)
+        files.append(out / "cert.p12")
     record = next(r for r in pki.certificates() if r["serial"] == str(issued.serial))
     subject = record["subject"]
     print(f"serial   {issued.serial}")
     print(f"subject  {subject['cn']}  IIN {subject['iin']}" + (f"  BIN {subject['bin']}  {subject['org']}"
                                                                  if subject["bin"] else ""))
     print(f"valid    {record['not_before']} .. {record['not_after']}  ({args.kind}, {args.alg}, {args.usage})")
-    print(f"files    {out / 'key.pem'}, {out / 'cert.pem'}, {out / 'cert.p12'}")
-    if args.p12_password is None:
+    print(f"files    {', '.join(map(str, files))}")
+    if len(files) == 2:
+        print("no cert.p12 for a GOST key (not written yet): use --key key.pem --cert cert.pem")
+    elif args.p12_password is None:
         print(f"p12 password: {DEFAULT_P12_PASSWORD} (default)")
     return 0
 
@@ -137,7 +143,7 @@ def register(subparsers, common: Callable[[argparse.ArgumentParser], None]) -> N
     validity.add_argument("--valid-days", type=int, default=365)
     validity.add_argument("--expired", action="store_true", help="validity entirely in the past")
     validity.add_argument("--not-yet-valid", action="store_true", help="validity starting tomorrow")
-    issue.add_argument("--out", required=True, help="directory for key.pem, cert.pem and cert.p12")
+    issue.add_argument("--out", required=True, help="directory for key.pem, cert.pem and (RSA, EC) cert.p12")
     issue.add_argument("--p12-password", help=f"password of cert.p12 (default {DEFAULT_P12_PASSWORD})")
     issue.set_defaults(func=_guarded(cmd_issue, "issue"))
 

@@ -1,0 +1,130 @@
+"""Two GOST implementations that share no code with gateway.security.gost, for the tests to hold it to.
+
+- the OpenSSL GOST engine (Debian libengine-gost-openssl), driven through the `openssl` command: it knows
+  keys under their Russian OIDs (RFC 4491 / 9215), so keys cross over re-labelled, same curve and numbers;
+- gostcrypto (pure Python, GOST R 34.10-2012 / 34.11-2012 only), which writes keys big-endian, reads the
+  digest as a big-endian number and takes r‖s where the national CA's convention is s‖r.
+"""
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from asn1crypto import core
+
+from gateway.security.gost.keys import GostPrivateKey, GostPublicKey, Profile
+
+# profile -> (Russian key algorithm OID, digest parameter OID or None, openssl digest name)
+_RUSSIAN = {"gost2004": ("1.2.643.2.2.19", "1.2.643.2.2.30.1", "md_gost94"),
+            "gost2015": ("1.2.643.7.1.1.1.2", None, "md_gost12_512"),
+            "gost2015-256": ("1.2.643.7.1.1.1.1", "1.2.643.7.1.1.2.2", "md_gost12_256")}
+
+
+def _openssl_gost_works() -> bool:
+    if shutil.which("openssl") is None:
+        return False
+    probe = subprocess.run(["openssl", "dgst", "-engine", "gost", "-md_gost12_512"], input=b"", capture_output=True)
+    return probe.returncode == 0
+
+
+OPENSSL_GOST = _openssl_gost_works()
+needs_openssl_gost = pytest.mark.skipif(not OPENSSL_GOST, reason="the OpenSSL GOST engine is not installed "
+                                                                 "(Debian libengine-gost-openssl)")
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
+
+
+def _russian_algorithm(profile: Profile) -> core.Sequence:
+    key_oid, digest_oid, _ = _RUSSIAN[profile.name]
+    parameters = [core.ObjectIdentifier(profile.curve.ru_oid)]
+    if digest_oid:
+        parameters.append(core.ObjectIdentifier(digest_oid))
+    return core.Sequence(value=None, contents=core.ObjectIdentifier(key_oid).dump()
+                         + core.Sequence(contents=b"".join(p.dump() for p in parameters)).dump())
+
+
+def _sequence(*items: bytes) -> bytes:
+    return core.Sequence(contents=b"".join(items)).dump()
+
+
+class OpenSSL:
+    """Sign and verify with `openssl dgst -engine gost`, keys written under their Russian OIDs."""
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir
+
+    def _run(self, *args: str, data: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run(["openssl", *args], input=data, capture_output=True, timeout=30)
+
+    def private_key_file(self, key: GostPrivateKey) -> Path:
+        scalar = int(key._d).to_bytes(key.profile.curve.size, "little")
+        der = _sequence(core.Integer(0).dump(), _russian_algorithm(key.profile).dump(),
+                        core.OctetString(core.OctetString(scalar).dump()).dump())
+        path = self.dir / f"{key.profile.name}-{id(key)}.key.pem"
+        path.write_bytes(_pem("PRIVATE KEY", der))
+        return path
+
+    def public_key_file(self, key: GostPublicKey) -> Path:
+        der = _sequence(_russian_algorithm(key.profile).dump(),
+                        core.BitString.load(core.OctetBitString(core.OctetString(key.point_bytes()).dump()).dump())
+                        .dump())
+        path = self.dir / f"{key.profile.name}-{key.x % 10**12}.pub.pem"
+        path.write_bytes(_pem("PUBLIC KEY", der))
+        return path
+
+    def digest(self, profile: Profile, data: bytes) -> bytes:
+        done = self._run("dgst", "-engine", "gost", f"-{_RUSSIAN[profile.name][2]}", "-binary", data=data)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def sign(self, key: GostPrivateKey, data: bytes) -> bytes:
+        done = self._run("dgst", "-engine", "gost", f"-{_RUSSIAN[key.profile.name][2]}", "-sign",
+                         str(self.private_key_file(key)), data=data)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def verifies(self, key: GostPublicKey, signature: bytes, data: bytes) -> bool:
+        path = self.dir / "signature.bin"
+        path.write_bytes(signature)
+        done = self._run("dgst", "-engine", "gost", f"-{_RUSSIAN[key.profile.name][2]}", "-verify",
+                         str(self.public_key_file(key)), "-signature", str(path), data=data)
+        assert done.returncode in (0, 1), done.stderr
+        return done.returncode == 0 and b"Verified OK" in done.stdout
+
+
+class GostCrypto:
+    """gostcrypto for the two GOST R 34.10-2012 profiles."""
+
+    _CURVES = {"gost2015": ("id-tc26-gost-3410-12-512-paramSetA", 512),
+               "gost2015-256": ("id-tc26-gost-3410-2012-256-paramSetA", 256)}
+
+    def _signer(self, profile: Profile):
+        from gostcrypto import gostsignature
+
+        name, bits = self._CURVES[profile.name]
+        mode = gostsignature.MODE_512 if bits == 512 else gostsignature.MODE_256
+        return gostsignature.new(mode, gostsignature.CURVES_R_1323565_1_024_2019[name])
+
+    @staticmethod
+    def _digest(profile: Profile, data: bytes) -> bytes:
+        import gostcrypto
+
+        return gostcrypto.gosthash.new(profile.hash, data=data).digest()
+
+    def sign(self, key: GostPrivateKey, data: bytes) -> bytes:
+        size = key.profile.curve.size
+        r_s = self._signer(key.profile).sign(int(key._d).to_bytes(size, "big"), self._digest(key.profile, data)[::-1])
+        return bytes(r_s[size:] + r_s[:size])
+
+    def verifies(self, key: GostPublicKey, signature: bytes, data: bytes) -> bool:
+        size = key.profile.curve.size
+        public = int(key.x).to_bytes(size, "big") + int(key.y).to_bytes(size, "big")
+        return self._signer(key.profile).verify(public, self._digest(key.profile, data)[::-1],
+                                                signature[size:] + signature[:size])

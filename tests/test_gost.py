@@ -1,0 +1,215 @@
+"""GOST signatures and hashes (gateway.security.gost): the standards' vectors, and two independent
+implementations (the OpenSSL GOST engine, gostcrypto) agreeing with ours in both directions."""
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+
+from gateway.security.gost import digests, ec
+from gateway.security.gost import x509 as gost_x509
+from gateway.security.gost.curves import Curve
+from gateway.security.gost.keys import (GOST2004, GOST2015, GOST2015_256, PROFILES, GostPrivateKey, GostPublicKey,
+                                        KeyFormatError)
+from tests.gost_oracles import OPENSSL_GOST, GostCrypto, OpenSSL, needs_openssl_gost
+
+MESSAGE = "Тіркеу туралы өтініш — заявление о прикреплении".encode() * 40
+
+
+@pytest.fixture
+def openssl(tmp_path) -> OpenSSL:
+    return OpenSSL(tmp_path)
+
+
+# --- the standards' examples ------------------------------------------------------------------------
+
+# GOST R 34.10-2012, example 1 (also RFC 7091 §7.1): its 256-bit test curve, key, e and k.
+EXAMPLE_CURVE = Curve(
+    "example-1", p=57896044618658097711785492504343953926634992332820282019728792003956564821041, a=7,
+    b=43308876546767276905765904595650931995942111794451039583252968842033849580414,
+    q=57896044618658097711785492504343953927082934583725450622380973592137631069619, x=2,
+    y=4018974056539037503335449422937059775635739389905545080690979365213431566280, kz_oid="", ru_oid="")
+
+
+def test_signature_example_of_the_standard():
+    d = 55441196065363246126355624130324183196576709222340016572108097750006097525544
+    e = 20798893674476452017134061561508270130637142515379653289952617252661468872421
+    k = 53854137677348463731403841147996619241504003434302020712960838528893196233395
+    public = ec.public_point(d, EXAMPLE_CURVE)
+    assert public == (57520216126176808443631405023338071176630104906313632182896741342206604859403,
+                      17614944419213781543809391949654080031942662045363639260709847859438286763994)
+    digest = e.to_bytes(32, "little")  # e is the digest read little-endian
+    r, s = ec.sign_digest(d, digest, EXAMPLE_CURVE, k=k)
+    assert r == 29700980915817952874371204983938256990422752107994319651632687982059210933395
+    assert s == 574973400270084654178925310019147038455227042649098563933718999175515839552
+    assert ec.verify_digest(public, digest, r, s, EXAMPLE_CURVE)
+    assert not ec.verify_digest(public, digest, s, r, EXAMPLE_CURVE)
+    assert not ec.verify_digest(public, (e + 1).to_bytes(32, "little"), r, s, EXAMPLE_CURVE)
+
+
+# GOST R 34.11-2012 example 1 (RFC 6986 §10.1), as implementations write the digest octets.
+M1 = b"012345678901234567890123456789012345678901234567890123456789012"
+STREEBOG_512_M1 = ("1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa"
+                   "00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48")
+STREEBOG_256_M1 = "9d151eefd8590b89daa6ba6cb74af9275dd051026bb149a452fd84e5e57b5500"
+
+
+def test_streebog_examples_of_the_standard():
+    assert digests.digest(digests.STREEBOG_512, M1).hex() == STREEBOG_512_M1
+    assert digests.digest(digests.STREEBOG_256, M1).hex() == STREEBOG_256_M1
+
+
+@pytest.mark.skipif(not digests.available(digests.GOST34311), reason="ГОСТ 34.311-95 needs the OpenSSL GOST "
+                                                                       "provider (Debian libengine-gost-openssl)")
+def test_gost34311_cryptopro_example():
+    # GOST R 34.11-94 with the CryptoPro S-boxes (RFC 4357 §11.2), "abc".
+    assert digests.digest(digests.GOST34311, b"abc").hex() == \
+        "b285056dbf18d7392d7677369524dd14747459ed8143997e163b2986f92fd42c"
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 4095, 100_000])
+@pytest.mark.parametrize("name", [digests.STREEBOG_256, digests.STREEBOG_512])
+def test_streebog_backends_agree(name, length):
+    data = os.urandom(length)
+    assert digests.digest(name, data) == digests._python(name, data)  # the C path against gostcrypto's
+
+
+def test_curves_are_sound():
+    for profile in PROFILES.values():
+        curve = profile.curve
+        assert ec.on_curve((curve.x, curve.y), curve)
+        assert ec.multiply_base(curve.q, curve) is None  # q·P is the point at infinity
+        assert ec.multiply(curve.q, (curve.x, curve.y), curve) is None
+        k = ec.new_private(curve)
+        assert ec.affine(ec.multiply_base(k, curve), curve) == ec.affine(ec.multiply(k, (curve.x, curve.y), curve),
+                                                                         curve)
+
+
+# --- against the OpenSSL GOST engine and gostcrypto ----------------------------------------------
+
+@needs_openssl_gost
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_openssl_agrees_both_ways(openssl, name):
+    profile = PROFILES[name]
+    key = GostPrivateKey.generate(profile)
+    ours = key.sign(MESSAGE)
+    assert openssl.verifies(key.public_key(), ours, MESSAGE)
+    assert not openssl.verifies(key.public_key(), ours, MESSAGE + b"!")
+    theirs = openssl.sign(key, MESSAGE)
+    assert key.public_key().verify(theirs, MESSAGE)
+    assert openssl.digest(profile, MESSAGE) == digests.digest(profile.hash, MESSAGE)
+
+
+@pytest.mark.parametrize("profile", [GOST2015, GOST2015_256], ids=lambda p: p.name)
+def test_gostcrypto_agrees_both_ways(profile):
+    key = GostPrivateKey.generate(profile)
+    oracle = GostCrypto()
+    assert oracle.verifies(key.public_key(), key.sign(MESSAGE), MESSAGE)
+    assert key.public_key().verify(oracle.sign(key, MESSAGE), MESSAGE)
+
+
+def _flip(value: bytes, at: int) -> bytes:
+    return value[:at] + bytes([value[at] ^ 1]) + value[at + 1:]
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_refusals(openssl, name):
+    """A bit flip, r‖s for s‖r, another curve's key, another message: ours refuses, and so does OpenSSL."""
+    profile = PROFILES[name]
+    key = GostPrivateKey.generate(profile)
+    signature = key.sign(MESSAGE)
+    half = len(signature) // 2
+    other = GostPrivateKey.generate(GOST2015 if profile is not GOST2015 else GOST2004)
+    bad = {"bit flip in s": _flip(signature, 3), "bit flip in r": _flip(signature, half + 3),
+           "r‖s": signature[half:] + signature[:half], "truncated": signature[:-1],
+           "zero": bytes(len(signature))}
+    for case, value in bad.items():
+        assert not key.public_key().verify(value, MESSAGE), case
+        if OPENSSL_GOST and case != "truncated":
+            assert not openssl.verifies(key.public_key(), value, MESSAGE), case
+    assert not key.public_key().verify(other.sign(MESSAGE), MESSAGE)
+    assert not key.public_key().verify(signature, MESSAGE[:-1])
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_key_encodings_round_trip(name):
+    key = GostPrivateKey.generate(PROFILES[name])
+    assert GostPrivateKey.from_pkcs8(key.pkcs8_der()) == key
+    assert GostPublicKey.from_spki(key.public_key().spki_der()) == key.public_key()
+
+
+@needs_openssl_gost
+def test_reads_a_key_the_openssl_engine_made(tmp_path):
+    pem = subprocess.run(["openssl", "genpkey", "-engine", "gost", "-algorithm", "gost2012_512", "-pkeyopt",
+                          "paramset:A"], capture_output=True, check=True).stdout
+    key = GostPrivateKey.from_pkcs8(base64.b64decode(b"".join(pem.split(b"-----")[2].split())))
+    assert key.profile is GOST2015
+    text = subprocess.run(["openssl", "pkey", "-engine", "gost", "-noout", "-text"], input=pem, capture_output=True,
+                          check=True).stdout.decode()
+    x = text.split("X:")[1].split()[0]
+    assert int(x, 16) == key.public_key().x
+
+
+def test_bad_keys_are_refused():
+    key = GostPrivateKey.generate(GOST2015).public_key()
+    off_curve = GostPublicKey(key.profile, key.x, key.y + 1)
+    with pytest.raises(KeyFormatError, match="not a point"):
+        GostPublicKey.from_spki(off_curve.spki_der())
+    with pytest.raises(KeyFormatError):
+        GostPublicKey.from_spki(b"\x30\x03\x02\x01\x00")
+
+
+# --- X.509 structures ----------------------------------------------------------------------------
+
+def _gost_certificate(issuer: GostPrivateKey, subject: GostPrivateKey, name: str) -> x509.Certificate:
+    placeholder = gost_x509.placeholder_key()
+    now = datetime.now(timezone.utc)
+    built = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ТЕСТ CA")]))
+             .public_key(placeholder.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(now + timedelta(days=1)).sign(placeholder, hashes.SHA256()))
+    der = gost_x509.with_gost(built.public_bytes(serialization.Encoding.DER), "certificate", issuer,
+                              subject.public_key())
+    return x509.load_der_x509_certificate(der)
+
+
+def test_certificate_crl_and_ocsp_signed_with_gost(openssl):
+    ca_key, leaf_key = GostPrivateKey.generate(GOST2015), GostPrivateKey.generate(GOST2015)
+    ca = _gost_certificate(ca_key, ca_key, "ТЕСТ CA")
+    leaf = _gost_certificate(ca_key, leaf_key, "ТЕСТОВ ТЕСТ")
+    assert gost_x509.public_key(leaf) == leaf_key.public_key()
+    assert gost_x509.issued_by(leaf, ca) and gost_x509.issued_by(ca, ca)
+    assert not gost_x509.issued_by(ca, leaf)
+    assert leaf.signature_algorithm_oid.dotted_string == GOST2015.signature_oid
+    if OPENSSL_GOST:  # the certificate signature is what the engine computes over the TBS
+        assert openssl.verifies(ca_key.public_key(), leaf.signature, leaf.tbs_certificate_bytes)
+
+    placeholder = gost_x509.placeholder_key()
+    now = datetime.now(timezone.utc)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now)
+           .next_update(now + timedelta(days=1)).sign(placeholder, hashes.SHA256()))
+    crl = x509.load_der_x509_crl(gost_x509.with_gost(crl.public_bytes(serialization.Encoding.DER), "crl", ca_key))
+    assert gost_x509.signed_by(crl, ca_key.public_key()) and not gost_x509.signed_by(crl, leaf_key.public_key())
+
+    request = ocsp.OCSPRequestBuilder().add_certificate(leaf, ca, hashes.SHA1()).build()
+    stand_in = gost_x509.placeholder_certificate(ca.subject, placeholder)
+    response = (ocsp.OCSPResponseBuilder()
+                .add_response_by_hash(request.issuer_name_hash, request.issuer_key_hash, leaf.serial_number,
+                                      hashes.SHA1(), ocsp.OCSPCertStatus.GOOD, now, now + timedelta(days=1), None,
+                                      None)
+                .responder_id(ocsp.OCSPResponderEncoding.NAME, stand_in).certificates([stand_in])
+                .sign(placeholder, hashes.SHA256()))
+    response = ocsp.load_der_ocsp_response(
+        gost_x509.ocsp_with_gost(response.public_bytes(serialization.Encoding.DER), ca_key, [ca]))
+    assert response.certificates == [ca] and response.certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert gost_x509.signed_by(response, ca_key.public_key())
+    assert not gost_x509.signed_by(response, leaf_key.public_key())
