@@ -131,5 +131,5 @@ def journal_entry(hop: str, ctx: MessageContext, *, body: bytes | None = None, s
         fault_code=fault.code if fault else None,
         http_status=status,
         body=ctx.raw if body is None else body,
-        deviations=list(ctx.deviations) if inbound else [],
+        deviations=[d.what for d in ctx.deviations] if inbound else [],
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from lxml import etree
@@ -36,6 +36,13 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return {"check": self.check, "verdict": self.verdict, "detail": self.detail, "ms": round(self.ms, 3)}
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A client variation the gateway tolerates: what it was, and the fault a strict service refuses it with."""
+    what: str
+    fault: str
 
 
 @dataclass
@@ -81,7 +88,9 @@ class MessageContext:
     info: MessageInfo | None = None
     sender: Participant | None = None
     service: Service | None = None
-    deviations: list[str] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    # A tolerated bare date in the request's own date (Shape.bare_date): the day it names.
+    message_day: date | None = None
     verdicts: list[Verdict] = field(default_factory=list)
     # Set by the response hop: the provider's HTTP status and whether it answered with a fault.
     http_status: int | None = None
@@ -100,8 +109,8 @@ class MessageContext:
         """Attach a detail to the running check's verdict."""
         self._detail = detail if self._detail is None else f"{self._detail}; {detail}"
 
-    def deviate(self, what: str) -> None:
-        """Record a tolerated client variation (refused later when the service is strict)."""
-        self.deviations.append(what)
+    def deviate(self, what: str, fault: str = "STRICT_DEVIATION") -> None:
+        """Record a tolerated client variation; a strict service refuses it later with `fault`."""
+        self.deviations.append(Deviation(what, fault))
         self.note(what)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 class FaultSpec:
     code: str
     name: str
-    check: str  # the pipeline check that emits it
+    check: str  # the pipeline check(s) that emit it
     party: str  # "caller" (SOAP faultcode Client) or "gateway"/"provider" (faultcode Server)
     http_status: int
     ru: str
@@ -44,7 +44,8 @@ _SPECS = [
               "Размер сообщения превышает допустимый",
               "Хабарлама өлшемі рұқсат етілгеннен асады",
               "The message body exceeds the size limit"),
-    FaultSpec("SHEP-102", "UNSUPPORTED_CONTENT_TYPE", "require_content_type", "caller", 415,
+    # Also strict mode's answer to application/soap+xml, which the gateway otherwise tolerates.
+    FaultSpec("SHEP-102", "UNSUPPORTED_CONTENT_TYPE", "require_content_type, enforce_strict_mode", "caller", 415,
               "Неподдерживаемый тип содержимого: ожидается text/xml (SOAP 1.1)",
               "Қолдау көрсетілмейтін мазмұн түрі: text/xml (SOAP 1.1) күтіледі",
               "Unsupported content type: text/xml (SOAP 1.1) is expected"),
@@ -90,6 +91,18 @@ _SPECS = [
               "Отклонение от контракта запрещено строгим режимом сервиса",
               "Сервистің қатаң режимі келісімшарттан ауытқуға тыйым салады",
               "A deviation from the contract is refused by the service's strict mode"),
+    FaultSpec("SHEP-132", "STRICT_DATE_FORMAT", "enforce_strict_mode", "caller", 500,
+              "Дата не в формате xs:dateTime (смещение без двоеточия или дата без времени) "
+              "запрещена строгим режимом сервиса",
+              "xs:dateTime пішімінде емес күн (қос нүктесіз ығысу немесе уақытсыз күн) "
+              "сервистің қатаң режимінде қабылданбайды",
+              "A date that is not an xs:dateTime (an offset without a colon, or a date without a time) "
+              "is refused by the service's strict mode"),
+    FaultSpec("SHEP-133", "STRICT_SESSION_ID", "enforce_strict_mode", "caller", 500,
+              "sessionId устанавливает ШЭП: sessionId, заполненный отправителем, запрещён строгим режимом сервиса",
+              "sessionId-ді ЭҮШ орнатады: жіберуші толтырған sessionId сервистің қатаң режимінде қабылданбайды",
+              "sessionId is set by the gateway: a sessionId filled in by the sender is refused by the service's "
+              "strict mode"),
     FaultSpec("SHEP-140", "SENDER_UNKNOWN", "authenticate_sender", "caller", 500,
               "Отправитель не зарегистрирован в ШЭП",
               "Жіберуші ЭҮШ-те тіркелмеген",
@@ -305,6 +318,11 @@ def render_markdown() -> str:
         "Generated from `gateway/faults.py` by `shep faults`; do not edit by hand.",
         "Also served as JSON at `GET /api/faults`.",
         "",
+        "**Every `SHEP-*` code below is this emulator's own.** The real gateway's fault catalogue is not",
+        "public, so the real ШЭП answers the same situations with codes and texts of its own: a client should",
+        "not rely on these codes when it talks to the real gateway. Here they are stable: a published code",
+        "keeps its meaning, and a new situation gets a new code.",
+        "",
         "Every refusal is a SOAP 1.1 `soap:Fault` whose `detail` holds",
         "`SendMessageFault1_SendMessageFault` (`common:ErrorInfo`): `errorCode` is the code below,",
         "`errorMessage` the Russian text, `errorData` the specifics of this occurrence, `errorDate`,",
@@ -319,6 +337,11 @@ def render_markdown() -> str:
         lines.append(f"| `{s.code}` | {s.name} | `{s.check}` | {s.party} | {s.soap_faultcode} | "
                      f"{s.http_status} | {s.en} | {s.ru} | {s.kk} |")
     lines += [
+        "",
+        "A service with `strict = true` refuses the client shapes the gateway otherwise tolerates and notes",
+        "([architecture.md](architecture.md#tolerated-client-shapes)): `SHEP-102` for `application/soap+xml`,",
+        "`SHEP-132` for dates, `SHEP-133` for a sender's `sessionId`, `SHEP-131` for the others. When a request",
+        "has several, the first one found names the code and `errorData` lists them all.",
         "",
         "A fault answered by the provider itself (its own `SendMessageFault1_SendMessageFault`) is passed",
         "through to the caller unchanged except for `sessionId`, which the gateway sets.",

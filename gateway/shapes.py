@@ -24,6 +24,11 @@ class Shape:
     info: str | None  # the element carrying ids, sender, properties, sessionId
     data: str | None  # the business payload (`data`, xs:anyType)
     fields: dict[str, str] = field(default_factory=dict)  # message_id, service_id, sender_id, … → path
+    # The contract's xs:dateTime values the sender writes (not the payload's): a colon-less offset is tolerated.
+    dates: tuple[str, ...] = ()
+    # A bare date (no time) is tolerated in message_date: set where that is the request's own date, answered
+    # by the gateway itself and never forwarded, so no time of day has to be made up for anyone.
+    bare_date: bool = False
     # What the other side answers with (provider or push receiver), and where its parts are.
     answer: str | None = None
     answer_info: str | None = None
@@ -47,6 +52,7 @@ SYNC_SEND = Shape(
     fields={"message_id": "request/requestInfo/messageId", "correlation_id": "request/requestInfo/correlationId",
             "service_id": "request/requestInfo/serviceId", "message_date": "request/requestInfo/messageDate",
             "route_id": "request/requestInfo/routeId", **_sender("request/requestInfo")},
+    dates=("request/requestInfo/messageDate",),
     answer=c.SEND_MESSAGE_RESPONSE, answer_info="response/responseInfo", answer_data="response/responseData/data")
 
 SYNC_SHAPES = {SYNC_SEND.operation: SYNC_SEND}
@@ -57,23 +63,29 @@ ASYNC_SEND = Shape(
     fields={"message_id": "request/messageInfo/messageId", "correlation_id": "request/messageInfo/correlationId",
             "service_id": "request/messageInfo/serviceId", "message_date": "request/messageInfo/messageDate",
             "route_id": "request/messageInfo/routeId", "message_type": "request/messageInfo/messageType",
-            **_sender("request/messageInfo")})
+            **_sender("request/messageInfo")},
+    dates=("request/messageInfo/messageDate",))
 
 ASYNC_GET_MESSAGES = Shape(
     "async", c.q(c.ASYNC_NS, "getMessages"), c.async_schema, _async_fault("getMessages"), info="request", data=None,
     fields={"message_id": "request/messageId", "correlation_id": "request/correlationId",
-            "service_id": "request/serviceId", "message_date": "request/requestDate", **_sender("request")})
+            "service_id": "request/serviceId", "message_date": "request/requestDate", **_sender("request")},
+    dates=("request/requestDate",), bare_date=True)
 
 ASYNC_GET_STATUS = Shape(
     "async", c.q(c.ASYNC_NS, "getMessageStatus"), c.async_schema, _async_fault("getMessageStatus"),
     info="request", data=None,
-    fields={"message_id": "request/messageId", "message_date": "request/requestDate", **_sender("request")})
+    fields={"message_id": "request/messageId", "message_date": "request/requestDate", **_sender("request")},
+    dates=("request/requestDate",), bare_date=True)
 
 ASYNC_NOTIFY = Shape(
     "async", c.q(c.ASYNC_NS, "sendDeliveryNotification"), c.async_schema, _async_fault("sendDeliveryNotification"),
     info="request", data=None,
     fields={"message_id": "request/notification/messageId", "service_id": "request/notification/serviceId",
-            "message_date": "request/requestDate", **_sender("request")})
+            "message_date": "request/requestDate", **_sender("request")},
+    dates=("request/requestDate", "request/notification/notificationDate",
+           "request/notification/deliveryStatus/statusDate", "request/notification/deliveryStatus/error/errorDate"),
+    bare_date=True)
 
 ASYNC_SHAPES = {shape.operation: shape for shape in (ASYNC_SEND, ASYNC_GET_MESSAGES, ASYNC_GET_STATUS,
                                                      ASYNC_NOTIFY)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -119,6 +119,8 @@ def default_settings(provider_url: str, *, participants=(), services=(), **gatew
         Service("ASYNC_PULL", payload_schema=ECHO_XSD, **{**common, "channel": "async", "provider": "clinic",
                                                           "allowed_senders": frozenset({"consumer", "outsider"})}),
         Service("ASYNC_PUSH", payload_schema=ECHO_XSD, **{**common, "channel": "async", "provider": "pusher"}),
+        Service("ASYNC_STRICT", payload_schema=ECHO_XSD, **{**common, "channel": "async", "provider": "clinic",
+                                                            "strict": True}),
     ]
     gw = dataclasses.replace(GatewaySettings(), **gateway_overrides)
     return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services))
@@ -235,3 +237,12 @@ def pki(tmp_path_factory):
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+KAZAKHSTAN = timezone(timedelta(hours=5), "UTC+05")
+
+
+def java_date(moment: datetime | None = None) -> str:
+    """A date as Java's SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss.SSSZ") writes it in Kazakhstan: +0500, no colon."""
+    local = (moment or utc_now()).astimezone(KAZAKHSTAN)
+    return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond // 1000:03d}{local:%z}"

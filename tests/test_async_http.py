@@ -1,8 +1,10 @@
 """AsyncChannel over real HTTP: pull and push round trips, correlation, retries, redelivery, isolation."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+import pytest
 import pytest_twisted
 from lxml import etree
 from twisted.internet import reactor, task
@@ -11,7 +13,8 @@ from gateway import client
 from gateway import contract as c
 from gateway.asyncchannel import wire
 from gateway.asyncchannel.queue import RetryPolicy
-from tests.conftest import ECHO_NS, PASSWORD, echo_request, start_harness, stop_harness, utc_now
+from tests.conftest import (ECHO_NS, KAZAKHSTAN, PASSWORD, echo_request, java_date, start_harness, stop_harness,
+                            utc_now)
 
 
 def _send(service="ASYNC_PULL", sender="consumer", **fields) -> bytes:
@@ -197,3 +200,82 @@ async def test_async_wsdl_is_served_with_the_callers_address(harness):
 async def test_a_provider_cannot_open_an_exchange_with_itself(harness):
     status, answer = await harness.call_async(_send(sender="clinic"))
     assert answer.findtext(".//errorCode") == "SHEP-153"
+
+
+# -- real clients' shapes (docs/architecture.md, "Tolerated client shapes") --------------------------------
+
+SOAP12_MEDIA = "application/soap+xml; charset=utf-8"
+CLIENT_SESSION = "{0b5c5a34-2f6e-4c1d-9a51-7f3e2d1c0b9a}"
+
+
+def _with_client_session(raw: bytes) -> bytes:
+    return raw.replace(b"</messageInfo>", f"<sessionId>{CLIENT_SESSION}</sessionId></messageInfo>".encode())
+
+
+def _dated(raw: bytes, tag: str, value: str) -> bytes:
+    return re.sub(f"<{tag}>[^<]*</{tag}>".encode(), f"<{tag}>{value}</{tag}>".encode(), raw)
+
+
+def _today() -> str:
+    return utc_now().astimezone(KAZAKHSTAN).date().isoformat()
+
+
+async def _post(harness, body: bytes, content_type: str = "text/xml; charset=utf-8") -> tuple[int, etree._Element]:
+    status, raw = await harness.post(body, content_type=content_type, url=harness.async_url)
+    return status, wire.operation_of(raw)
+
+
+async def _deviations(harness, session_id: str) -> list[str]:
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=session_id))
+    return next(r for r in records if r["hop"] == "request-in")["deviations"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_real_clients_shapes_are_noted_and_the_recipient_gets_the_contracts(harness):
+    # A Java client: SOAP 1.2's media type, SimpleDateFormat's offset, a sessionId of its own.
+    status, sent = await _post(harness, _with_client_session(_send(message_date=java_date())), SOAP12_MEDIA)
+    assert status == 200, etree.tostring(sent)
+    session = sent.findtext("response/sessionId")
+    assert session != CLIENT_SESSION
+    noted = await _deviations(harness, session)
+    assert len(noted) == 3 and any(CLIENT_SESSION in d for d in noted) and any("+0500" in d for d in noted)
+
+    # It polls with a bare requestDate, and acknowledges with its kind of dates.
+    poll = _dated(wire.get_messages(service_id="ASYNC_PULL", sender_id="clinic", password=PASSWORD), "requestDate",
+                  _today())
+    pulled = (await _call(harness, poll)).find("response/messages/messageInfo")
+    assert pulled.findtext("sessionId") == session and pulled.findtext("messageDate")[-3] == ":"
+    ack = wire.delivery_notification(message_id=pulled.findtext("messageId"), service_id="ASYNC_PULL",
+                                     sender_id="clinic", password=PASSWORD)
+    for tag in ("notificationDate", "statusDate"):
+        ack = _dated(ack, tag, java_date())
+    answer = await _call(harness, _dated(ack, "requestDate", _today()))
+    assert len(await _deviations(harness, answer.findtext("response/sessionId"))) == 3
+    assert await _status(harness, "consumer", pulled.findtext("messageId")) == "DELIVERED"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bare_request_date_must_be_today(harness):
+    week_ago = (utc_now() - timedelta(days=7)).date().isoformat()
+    poll = wire.get_messages(service_id="ASYNC_PULL", sender_id="clinic", password=PASSWORD)
+    status, answer = await _post(harness, _dated(poll, "requestDate", week_ago))
+    assert answer.findtext(".//errorCode") == "SHEP-161" and week_ago in answer.findtext(".//errorData")
+
+
+ASYNC_STRICT_CASES = {
+    "SOAP 1.2 media type": (lambda: _send(service="ASYNC_STRICT"), SOAP12_MEDIA, "SHEP-102"),
+    "offset without a colon": (lambda: _send(service="ASYNC_STRICT", message_date=java_date()), None, "SHEP-132"),
+    "client sessionId": (lambda: _with_client_session(_send(service="ASYNC_STRICT")), None, "SHEP-133"),
+    "bare requestDate": (lambda: _dated(wire.get_messages(service_id="ASYNC_STRICT", sender_id="clinic",
+                                                          password=PASSWORD), "requestDate", _today()),
+                         None, "SHEP-132"),
+}
+
+
+@pytest.mark.parametrize("shape", ASYNC_STRICT_CASES)
+@pytest_twisted.ensureDeferred
+async def test_strict_async_service_refuses_each_shape_with_its_own_code(harness, shape):
+    build, content_type, code = ASYNC_STRICT_CASES[shape]
+    status, answer = await _post(harness, build(), content_type or "text/xml; charset=utf-8")
+    assert answer.findtext(".//errorCode") == code
+    assert await harness.app.run_in_pool(lambda: harness.app.queue.list(service_id="ASYNC_STRICT")) == []

@@ -3,30 +3,31 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
 
 from gateway import client
 from gateway import contract as c
+from gateway.asyncchannel import wire
 from gateway.checks.envelope import (
     check_envelope, limit_xml_depth, parse_xml, tolerate_client_variations)
 from gateway.checks.limits import limit_body_size, require_content_type, require_post
 from gateway.checks.payload import PayloadSchemas, validate_request_payload
 from gateway.checks.replay import check_message_date, parse_datetime, reject_replay
-from gateway.checks.schema import validate_request_schema
+from gateway.checks.schema import read_request_info, validate_request_schema
 from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
 from gateway.checks.service import lookup_service
 from gateway.config import GatewaySettings
-from gateway.shapes import SYNC_SEND
+from gateway.shapes import ASYNC_SHAPES, SYNC_SEND
 from gateway.context import Environment, MessageContext
 from gateway.faults import Fault
 from gateway.passwords import PasswordVerifier
-from gateway.pipeline import REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
+from gateway.pipeline import HEAD, REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
 from gateway.registry import ServiceRegistry
 from gateway.soap import fault_envelope
-from tests.conftest import ECHO_NS, default_settings, echo_request, echo_response, send_message
+from tests.conftest import PASSWORD, ECHO_NS, default_settings, echo_request, echo_response, send_message
 
 NOW = datetime(2026, 11, 25, 4, 0, 0, tzinfo=timezone.utc)
 SCHEMAS = PayloadSchemas()  # shared: loading the payload schema once keeps the tests fast
@@ -126,7 +127,14 @@ def test_text_xml_content_types_pass(content_type):
     require_content_type(context(b"", content_type=content_type))
 
 
-@pytest.mark.parametrize("content_type", ["application/soap+xml", "application/json", None])
+def test_soap12_media_type_is_a_deviation_refused_as_unsupported_in_strict_mode():
+    ctx = context(b"", content_type="application/soap+xml; charset=utf-8")
+    require_content_type(ctx)
+    assert [d.fault for d in ctx.deviations] == ["UNSUPPORTED_CONTENT_TYPE"]
+    assert "application/soap+xml" in ctx.deviations[0].what
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/xml", None])
 def test_other_content_types_are_refused(content_type):
     fault = fails(require_content_type, context(b"", content_type=content_type))
     assert fault.code == "SHEP-102"
@@ -261,19 +269,26 @@ VARIATIONS = {
     "properties": ("</requestInfo>", "<properties/></requestInfo>", "properties"),
     "empty sessionId": ("</requestInfo>", "<sessionId/></requestInfo>", "sessionId"),
     "non-GUID sessionId": ("</requestInfo>", "<sessionId>abc-123</sessionId></requestInfo>", "abc-123"),
+    "GUID sessionId": ("</requestInfo>", f"<sessionId>{GUID}</sessionId></requestInfo>", GUID),
     "qualified data": ("<data>", f'<i:data xmlns:i="{IFACE}">', IFACE),
     "plain Id on Body": ("<soap:Body>", '<soap:Body Id="body-1">', "Id"),
+    "offset without a colon": ("+00:00</messageDate>", "+0000</messageDate>", "+0000"),
 }
+STRICT_FAULTS = {"GUID sessionId": "STRICT_SESSION_ID", "non-GUID sessionId": "STRICT_SESSION_ID",
+                 "offset without a colon": "STRICT_DATE_FORMAT"}
 
 
-@pytest.mark.parametrize("old,new,mention", VARIATIONS.values(), ids=VARIATIONS.keys())
-def test_client_variation_is_recorded_and_normalised(old, new, mention):
+@pytest.mark.parametrize("old,new,mention,fault",
+                         [(*v, STRICT_FAULTS.get(k, "STRICT_DEVIATION")) for k, v in VARIATIONS.items()],
+                         ids=VARIATIONS.keys())
+def test_client_variation_is_recorded_and_normalised(old, new, mention, fault):
     raw = edit(msg(), old, new)
     if "i:data" in new:
         raw = edit(raw, "</data>", "</i:data>")
     ctx = before(tolerate_client_variations, raw)
     tolerate_client_variations(ctx)
-    assert len(ctx.deviations) == 1 and mention in ctx.deviations[0]
+    assert len(ctx.deviations) == 1 and mention in ctx.deviations[0].what
+    assert ctx.deviations[0].fault == fault
     validate_request_schema(ctx)
 
 
@@ -283,12 +298,64 @@ def test_variations_left_alone_fail_the_schema():
     assert fails(validate_request_schema, ctx).code == "SHEP-130"
 
 
-def test_braced_guid_session_is_removed_without_a_deviation():
+def test_client_session_is_removed_for_the_gateways():
     raw = edit(msg(), "</requestInfo>", f"<sessionId>{GUID}</sessionId></requestInfo>")
     ctx = before(tolerate_client_variations, raw)
     tolerate_client_variations(ctx)
-    assert ctx.deviations == []
     assert ctx.operation.find("request/requestInfo/sessionId") is None
+
+
+def test_offset_without_a_colon_is_rewritten_and_the_instant_kept():
+    ctx = before(tolerate_client_variations, msg(message_date="2026-11-25T09:00:00.000+0500"))
+    tolerate_client_variations(ctx)
+    assert ctx.operation.findtext("request/requestInfo/messageDate") == "2026-11-25T09:00:00.000+05:00"
+    run_checks([validate_request_schema, read_request_info, check_message_date], ctx)
+
+
+@pytest.mark.parametrize("value", ["2026-11-25", "2026-11-25+05:00", "2026-11-25T09:00+0500", "25.11.2026",
+                                   "2026-02-30"])
+def test_other_date_shapes_in_messagedate_are_left_to_the_schema(value):
+    """A bare date is tolerated only in a request's own date (Shape.bare_date), never in messageDate."""
+    ctx = before(tolerate_client_variations, msg(message_date=value))
+    tolerate_client_variations(ctx)
+    assert ctx.deviations == [] and ctx.message_day is None
+    assert fails(validate_request_schema, ctx).code == "SHEP-130"
+
+
+def test_bare_request_date_of_an_async_poll_is_checked_as_a_day():
+    raw = wire.get_messages(service_id="ASYNC_PULL", sender_id="clinic", password=PASSWORD)
+    raw = re.sub(rb"<requestDate>[^<]*</requestDate>", b"<requestDate>2026-11-25</requestDate>", raw)
+    ctx = context(raw, shapes=ASYNC_SHAPES)
+    run_checks(HEAD[:HEAD.index(tolerate_client_variations) + 1], ctx)
+    assert ctx.message_day == date(2026, 11, 25)
+    assert [d.fault for d in ctx.deviations] == ["STRICT_DATE_FORMAT"]
+    run_checks([validate_request_schema, read_request_info, check_message_date], ctx)
+
+
+def test_every_date_of_a_delivery_notification_is_read_with_a_colon():
+    raw = wire.delivery_notification(message_id="m-1", service_id="ASYNC_PULL", sender_id="clinic",
+                                     password=PASSWORD, accepted=False, error=("E-1", "busy"))
+    raw = re.sub(rb"(Date>\d{4}-\d\d-\d\dT[\d:.]+)[+-]\d\d:?\d\d<", rb"\1+0500<", raw)
+    ctx = context(raw, shapes=ASYNC_SHAPES)
+    run_checks(HEAD[:HEAD.index(tolerate_client_variations) + 1], ctx)
+    named = [d.what.split()[0] for d in ctx.deviations]
+    assert named == ["requestDate", "notificationDate", "statusDate", "errorDate"]
+    validate_request_schema(ctx)
+
+
+@pytest.mark.parametrize("day, fresh", [
+    (date(2026, 11, 25), True),
+    (date(2026, 11, 24), True),   # NOW is 04:00 UTC: still the 24th west of UTC−4
+    (date(2026, 11, 26), False),  # 18:00 at UTC+14: the 26th nowhere yet
+    (date(2026, 11, 23), False),
+])
+def test_a_bare_date_is_fresh_when_it_is_today_in_some_time_zone(day, fresh):
+    ctx = dated(NOW.isoformat())
+    ctx.message_day = day
+    if fresh:
+        check_message_date(ctx)
+    else:
+        assert fails(check_message_date, ctx).code == "SHEP-161"
 
 
 def test_clean_message_has_no_deviations():
@@ -406,6 +473,17 @@ def with_empty_correlation(**overrides) -> bytes:
 def test_strict_service_refuses_a_deviation():
     fault = fails(enforce_strict_mode, before(enforce_strict_mode, with_empty_correlation(service_id="ECHO_STRICT")))
     assert fault.code == "SHEP-131" and "correlationId" in fault.data
+
+
+def test_strict_mode_refuses_with_the_first_deviations_fault_and_lists_them_all():
+    raw = edit(with_empty_correlation(service_id="ECHO_STRICT", message_date="2026-11-25T09:00:00+0500"),
+               "</requestInfo>", f"<sessionId>{GUID}</sessionId></requestInfo>")
+    fault = fails(enforce_strict_mode, before(enforce_strict_mode, raw))
+    assert fault.code == "SHEP-131"
+    assert all(word in fault.data for word in ("correlationId", GUID, "+0500"))
+    fault = fails(enforce_strict_mode, before(enforce_strict_mode, edit(
+        msg(service_id="ECHO_STRICT"), "</requestInfo>", f"<sessionId>{GUID}</sessionId></requestInfo>")))
+    assert fault.code == "SHEP-133"
 
 
 def test_strict_service_passes_a_clean_message():

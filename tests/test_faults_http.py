@@ -23,8 +23,8 @@ from gateway import contract as c
 from gateway.faults import CATALOGUE
 from gateway.asyncchannel import wire
 from gateway.security import wss, xmldsig
-from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, echo_request, echo_response, send_message,
-                            start_harness, stop_harness, utc_now)
+from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, echo_request, echo_response, java_date,
+                            send_message, start_harness, stop_harness, utc_now)
 
 
 def _envelope(body_xml: str, ns: str = c.SOAP_NS, header: str = "") -> bytes:
@@ -210,6 +210,9 @@ CASES: dict[str, Case] = {
     "SHEP-130": Case(lambda: _edit(send_message(message_id="m-1"), b"<messageId>m-1</messageId>", b"")),
     "SHEP-131": Case(lambda: _edit(send_message(service_id="ECHO_STRICT"), b"<serviceId>",
                                    b"<correlationId/><serviceId>")),
+    "SHEP-132": Case(lambda: send_message(service_id="ECHO_STRICT", message_date=java_date())),
+    "SHEP-133": Case(lambda: _edit(send_message(service_id="ECHO_STRICT"), b"</requestInfo>",
+                                   b"<sessionId>{0b5c5a34-2f6e-4c1d-9a51-7f3e2d1c0b9a}</sessionId></requestInfo>")),
     "SHEP-140": Case(lambda: send_message(sender_id="nobody")),
     "SHEP-141": Case(lambda: send_message(password="wrong")),
     "SHEP-150": Case(lambda: send_message(service_id="NO_SUCH_SERVICE")),

@@ -1,6 +1,7 @@
 """SendMessage through the gateway over real HTTP: the happy path in each data style, and what it journals."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -10,7 +11,9 @@ from lxml import etree
 from gateway import client
 from gateway import contract as c
 from gateway.faults import CATALOGUE
-from tests.conftest import ECHO_NS, echo_request, send_message
+from gateway.security import wss
+from gateway.security.algorithms import AlgorithmPolicy
+from tests.conftest import CONSUMER_BIN, ECHO_NS, echo_request, java_date, send_message, utc_now
 
 
 @pytest_twisted.ensureDeferred
@@ -81,6 +84,97 @@ async def test_strict_service_refuses_the_same_variations(harness):
     assert reply.fault["errorCode"] == "SHEP-131"
     assert "sessionId" in reply.fault["errorData"]
     assert harness.stub.received == []
+
+
+TEXT_XML = "text/xml; charset=utf-8"
+CLIENT_SESSION = "{0b5c5a34-2f6e-4c1d-9a51-7f3e2d1c0b9a}"
+
+
+def _with_client_session(raw: bytes) -> bytes:
+    return raw.replace(b"</requestInfo>", f"<sessionId>{CLIENT_SESSION}</sessionId></requestInfo>".encode())
+
+
+# Real clients' shapes (docs/architecture.md, "Tolerated client shapes"): the request for a service and its
+# Content-Type, the code a strict service refuses it with, and what the journal's note mentions.
+CLIENT_SHAPES = {
+    "SOAP 1.2 media type": (lambda service: send_message(service_id=service),
+                            "application/soap+xml; charset=utf-8", "SHEP-102", "application/soap+xml"),
+    "offset without a colon": (lambda service: send_message(service_id=service, message_date=java_date()),
+                               TEXT_XML, "SHEP-132", "offset without a colon"),
+    "client sessionId": (lambda service: _with_client_session(send_message(service_id=service)),
+                         TEXT_XML, "SHEP-133", CLIENT_SESSION),
+}
+
+
+@pytest.mark.parametrize("shape", CLIENT_SHAPES)
+@pytest_twisted.ensureDeferred
+async def test_real_clients_shape_is_accepted_and_noted(harness, shape):
+    build, content_type, _, mention = CLIENT_SHAPES[shape]
+    body = build("ECHO")
+    status, raw = await harness.post(body, content_type=content_type)
+    reply = client.read_reply(status, raw)
+    assert reply.ok, reply.fault
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
+    request_in = records[0]
+    # The journal keeps the bytes as they came; the note says what was tolerated.
+    assert request_in["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert len(request_in["deviations"]) == 1 and mention in request_in["deviations"][0]
+    assert "note" in {v["verdict"] for v in request_in["verdicts"]}
+    # The provider gets a valid message, with the gateway's sessionId.
+    forwarded = etree.fromstring(harness.stub.received[0])
+    c.sync_schema().assertValid(etree.ElementTree(forwarded))
+    assert forwarded.findtext(f"{c.BODY}/{c.SEND_MESSAGE}/request/requestInfo/sessionId") == reply.session_id
+
+
+@pytest.mark.parametrize("shape", CLIENT_SHAPES)
+@pytest_twisted.ensureDeferred
+async def test_strict_service_refuses_each_shape_with_its_own_code(harness, shape):
+    build, content_type, code, mention = CLIENT_SHAPES[shape]
+    status, raw = await harness.post(build("ECHO_STRICT"), content_type=content_type)
+    reply = client.read_reply(status, raw)
+    assert reply.fault["errorCode"] == code and mention in reply.fault["errorData"]
+    assert status == CATALOGUE[code].http_status
+    assert harness.stub.received == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_provider_gets_the_same_instant_with_a_colon(harness):
+    sent = java_date()
+    reply = await harness.send(send_message(message_date=sent))
+    assert reply.ok, reply.fault
+    forwarded = etree.fromstring(harness.stub.received[0])
+    assert forwarded.findtext(".//requestInfo/messageDate") == sent[:-2] + ":" + sent[-2:]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_signed_request_is_verified_as_sent_then_normalised_and_re_signed(harness, pki):
+    issued = pki.cert("consumer-rsa", bin=CONSUMER_BIN, alg="rsa")
+    body = client.sign_request(_with_client_session(send_message(message_date=java_date())), issued.key, issued.cert)
+    reply = await harness.send(body)
+    assert reply.ok, reply.fault
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
+    verdicts = {v["check"]: v["verdict"] for v in records[0]["verdicts"]}
+    assert verdicts["verify_transport_signature"] == "pass" and verdicts["tolerate_client_variations"] == "note"
+    assert len(records[0]["deviations"]) == 2
+    gateway_cert = harness.app.env.security.signing.certificate
+    verified = wss.verify_envelope(harness.stub.received[0], policy=AlgorithmPolicy(), now=utc_now(),
+                                   certificates=lambda issuer, serial: gateway_cert)
+    info = verified.body.find(f"{c.SEND_MESSAGE}/request/requestInfo")
+    assert info.findtext("sessionId") == reply.session_id and info.findtext("messageDate")[-3] == ":"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_soap12_envelope_is_still_a_version_mismatch_under_its_media_type(harness):
+    envelope = f'<e:Envelope xmlns:e="{c.SOAP12_NS}"><e:Body><x/></e:Body></e:Envelope>'.encode()
+    status, raw = await harness.post(envelope, content_type="application/soap+xml")
+    assert client.read_reply(status, raw).fault["errorCode"] == "SHEP-120"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bare_message_date_is_not_tolerated(harness):
+    """messageDate travels to the provider: the gateway does not make up a time of day for it."""
+    reply = await harness.send(send_message(message_date=java_date()[:10]))
+    assert reply.fault["errorCode"] == "SHEP-130" and "messageDate" in reply.fault["errorData"]
 
 
 @pytest_twisted.ensureDeferred

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from lxml import etree
 
@@ -9,8 +10,10 @@ from gateway import contract as c
 from gateway.context import MessageContext
 from gateway.faults import Fault
 
-_GUID = re.compile(r"\{[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}\}\Z")
 _EMPTY_OPTIONALS = ("correlationId", "routeId", "properties", "sessionId")
+# Java's SimpleDateFormat `Z` writes the offset as +0500; xs:dateTime wants +05:00.
+_COLONLESS_OFFSET = re.compile(r"(-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d)(\d\d)")
+_BARE_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 def _parse(ctx: MessageContext) -> None:
@@ -78,7 +81,7 @@ def check_envelope(ctx: MessageContext) -> None:
 
 
 def tolerate_client_variations(ctx: MessageContext) -> None:
-    """Normalise the variations real clients send (contract §6) and record each one."""
+    """Normalise the shapes real clients send (contract §6; dates, sessionId) and record each as a deviation."""
     body = ctx.tree.getroot().find(c.BODY)
     if body.get("Id") is not None:
         ctx.deviate("plain Id attribute on soap:Body (wsu:Id expected)")
@@ -89,19 +92,38 @@ def tolerate_client_variations(ctx: MessageContext) -> None:
                 if len(el) == 0 and not (el.text or "").strip():
                     info.remove(el)
                     ctx.deviate(f"empty optional element <{name}/> removed")
+        # ShEP sets sessionId (the contract); the real gateway replaces a sender's, and so does this one.
         for el in info.findall("sessionId"):
-            value = (el.text or "").strip()
             info.remove(el)
-            if _GUID.match(value):
-                ctx.note(f"client sessionId {value} replaced by the gateway's")
-            else:
-                ctx.deviate(f"client sessionId {value!r} is not a braced GUID; replaced by the gateway's")
+            ctx.deviate(f"client sessionId {(el.text or '').strip()!r} replaced by the gateway's",
+                        "STRICT_SESSION_ID")
+    _tolerate_dates(ctx)
     data_parent = ctx.operation.find(ctx.shape.data.rsplit("/", 1)[0]) if ctx.shape.data else None
     if data_parent is not None:
         for el in data_parent:
             if isinstance(el.tag, str) and etree.QName(el).localname == "data" and etree.QName(el).namespace:
                 ctx.deviate(f"data element qualified with {etree.QName(el).namespace}; read as unqualified")
                 el.tag = "data"
+
+
+def _tolerate_dates(ctx: MessageContext) -> None:
+    """Rewrite the shapes of the contract's own dates that real clients send into xs:dateTime."""
+    bare = ctx.shape.fields["message_date"] if ctx.shape.bare_date else None
+    for path in ctx.shape.dates:
+        el = ctx.operation.find(path)
+        value = (el.text or "").strip() if el is not None else ""
+        name = path.rsplit("/", 1)[-1]
+        if _COLONLESS_OFFSET.fullmatch(value):
+            el.text = _COLONLESS_OFFSET.sub(r"\1:\2", value)
+            ctx.deviate(f"{name} {value}: offset without a colon, read as {el.text}", "STRICT_DATE_FORMAT")
+        elif path == bare and _BARE_DATE.fullmatch(value):
+            try:
+                ctx.message_day = date.fromisoformat(value)
+            except ValueError:
+                continue  # not a day of the calendar: the schema refuses it
+            # Any time satisfies the schema; check_message_date judges the day itself.
+            el.text = f"{value}T00:00:00"
+            ctx.deviate(f"{name} {value} without a time: checked as a day", "STRICT_DATE_FORMAT")
 
 
 def _not_soap(ctx: MessageContext, data: str, sub: Fault | None = None) -> Fault:

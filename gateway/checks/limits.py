@@ -20,6 +20,11 @@ def limit_body_size(ctx: MessageContext) -> None:
 
 def require_content_type(ctx: MessageContext) -> None:
     media = (ctx.content_type or "").split(";", 1)[0].strip().lower()
-    if media != "text/xml":
+    if media == "application/soap+xml":
+        # SOAP 1.2's media type, which some clients send with a SOAP 1.1 envelope; a 1.2 envelope is
+        # still refused, by check_envelope (VersionMismatch).
+        ctx.deviate(f"Content-Type {ctx.content_type} (SOAP 1.2's media type) read as text/xml",
+                    "UNSUPPORTED_CONTENT_TYPE")
+    elif media != "text/xml":
         shown = ctx.content_type or "none"
         raise Fault("UNSUPPORTED_CONTENT_TYPE", f"Content-Type {shown}; SOAP 1.1 uses text/xml")

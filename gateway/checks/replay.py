@@ -9,6 +9,8 @@ from gateway.faults import Fault
 
 
 _END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?")
+# A date without an offset is a day somewhere from UTC−14 to UTC+14 (XML Schema compares such values so).
+_ZONES = timedelta(hours=14)
 
 
 def parse_datetime(value: str) -> datetime:
@@ -27,12 +29,19 @@ def check_message_date(ctx: MessageContext) -> None:
     if ctx.info.message_date is None:
         ctx.note("no date in this request")
         return
+    skew = timedelta(seconds=ctx.env.settings.clock_skew_seconds)
+    now = ctx.env.clock()
+    if ctx.message_day is not None:
+        # A bare date (tolerate_client_variations) is fresh when it is today's date in some time zone.
+        utc = now.astimezone(timezone.utc)
+        if not (utc - skew - _ZONES).date() <= ctx.message_day <= (utc + skew + _ZONES).date():
+            raise Fault("MESSAGE_DATE_SKEW",
+                        f"the date {ctx.message_day} is not today in any time zone, give or take {skew}")
+        return
     try:
         sent = parse_datetime(ctx.info.message_date)
     except ValueError:
         raise Fault("MESSAGE_DATE_SKEW", f"messageDate {ctx.info.message_date!r} is not a date and time") from None
-    skew = timedelta(seconds=ctx.env.settings.clock_skew_seconds)
-    now = ctx.env.clock()
     if sent < now - skew:
         raise Fault("MESSAGE_DATE_SKEW", f"messageDate {ctx.info.message_date} is more than {skew} in the past")
     if sent > now + skew:

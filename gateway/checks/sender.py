@@ -28,5 +28,6 @@ def authorize_sender(ctx: MessageContext) -> None:
 
 
 def enforce_strict_mode(ctx: MessageContext) -> None:
+    # The first deviation names the fault; errorData lists them all, so one round trip shows every fix.
     if ctx.service.strict and ctx.deviations:
-        raise Fault("STRICT_DEVIATION", "; ".join(ctx.deviations))
+        raise Fault(ctx.deviations[0].fault, "; ".join(d.what for d in ctx.deviations))
