@@ -128,3 +128,67 @@ class GostCrypto:
         public = int(key.x).to_bytes(size, "big") + int(key.y).to_bytes(size, "big")
         return self._signer(key.profile).verify(public, self._digest(key.profile, data)[::-1],
                                                 signature[size:] + signature[:size])
+
+
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+X509V3 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+
+
+def openssl_signed_envelope(raw: bytes, openssl: OpenSSL, key: GostPrivateKey, cert_der: bytes, *,
+                            signature_uri: str | None = None, digest_uri: str | None = None,
+                            tamper=None) -> bytes:
+    """`raw` signed the way ShEP clients do (contract §8: KeyIdentifier, one exc-c14n Reference to the Body),
+    laid out here from a template and signed by the OpenSSL GOST engine: neither gateway.security.wss nor
+    gateway.security.gost takes part. `tamper(signature_value) -> bytes` alters the value before it is written."""
+    from lxml import etree
+
+    profile = key.profile
+    root = etree.fromstring(raw)
+    body = root.find(f"{{{SOAP}}}Body")
+    body.set(f"{{{WSU}}}Id", "id-oracle-body")
+    header = root.find(f"{{{SOAP}}}Header")
+    if header is None:
+        header = etree.Element(f"{{{SOAP}}}Header")
+        root.insert(0, header)
+    body_c14n = etree.tostring(body, method="c14n", exclusive=True, with_comments=False)
+    digest = base64.b64encode(openssl.digest(profile, body_c14n)).decode()
+    token = base64.b64encode(cert_der).decode()
+    security = etree.fromstring(f"""<wsse:Security xmlns:wsse="{WSSE}" xmlns:soap="{SOAP}" soap:mustUnderstand="1">
+<ds:Signature xmlns:ds="{DS}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>
+<ds:SignatureMethod Algorithm="{signature_uri or profile.signature_uri}"/>
+<ds:Reference URI="#id-oracle-body"><ds:Transforms><ds:Transform Algorithm="{EXC_C14N}"/></ds:Transforms>
+<ds:DigestMethod Algorithm="{digest_uri or profile.digest_uri}"/><ds:DigestValue>{digest}</ds:DigestValue>
+</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><wsse:SecurityTokenReference>
+<wsse:KeyIdentifier ValueType="{X509V3}" EncodingType="{BASE64}">{token}</wsse:KeyIdentifier>
+</wsse:SecurityTokenReference></ds:KeyInfo></ds:Signature></wsse:Security>""")
+    header.append(security)
+    signed_info = security.find(f".//{{{DS}}}SignedInfo")
+    value = openssl.sign(key, etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False))
+    security.find(f".//{{{DS}}}SignatureValue").text = base64.b64encode(tamper(value) if tamper else value).decode()
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def openssl_verifies_envelope(raw: bytes, openssl: OpenSSL, signer: GostPublicKey) -> bool:
+    """The envelope's WS-Security signature checked with the OpenSSL GOST engine: each Reference's digest
+    over the exc-c14n of the element it names, then SignatureValue over the exc-c14n SignedInfo."""
+    from lxml import etree
+
+    root = etree.fromstring(raw)
+    signed_info = root.find(f"{{{SOAP}}}Header/{{{WSSE}}}Security/{{{DS}}}Signature/{{{DS}}}SignedInfo")
+    for reference in signed_info.iterfind(f"{{{DS}}}Reference"):
+        target = root.xpath("//*[@*[local-name()='Id']=$id]", id=reference.get("URI")[1:])
+        assert len(target) == 1
+        inclusive = reference.find(f".//{{{EXC_C14N}}}InclusiveNamespaces")
+        prefixes = None if inclusive is None else inclusive.get("PrefixList").split()
+        c14n = etree.tostring(target[0], method="c14n", exclusive=True, with_comments=False,
+                              inclusive_ns_prefixes=prefixes)
+        if base64.b64decode(reference.findtext(f"{{{DS}}}DigestValue")) != openssl.digest(signer.profile, c14n):
+            return False
+    value = base64.b64decode(signed_info.getparent().findtext(f"{{{DS}}}SignatureValue"))
+    return openssl.verifies(signer, value, etree.tostring(signed_info, method="c14n", exclusive=True,
+                                                          with_comments=False))

@@ -13,7 +13,7 @@ from gateway import contract as c
 from gateway.context import MessageContext
 from gateway.faults import Fault
 from gateway.security import wss, xmldsig
-from gateway.security.algorithms import SignatureError
+from gateway.security.algorithms import SignatureError, short_name
 from gateway.security.identity import subject_bin
 
 
@@ -42,8 +42,7 @@ def _verify_envelope(ctx: MessageContext) -> None:
         raise _fault(error) from None
     ctx.tree = verified.tree
     ctx.signer_cert = verified.certificate
-    ctx.note(f"signed by {_subject(verified.certificate)} "
-             f"({verified.signature_method.rsplit('#', 1)[-1]})")
+    ctx.note(f"signed by {_subject(verified.certificate)} ({short_name(verified.signature_method)})")
 
 
 def verify_transport_signature(ctx: MessageContext) -> None:
@@ -125,6 +124,7 @@ def verify_payload_signature(ctx: MessageContext) -> None:
     except SignatureError as error:
         raise _fault(error) from None
     ctx.payload_signer_cert = verified.certificate
+    ctx.note(f"payload signed by {_subject(verified.certificate)} ({short_name(verified.signature_method)})")
     _validate(ctx, verified.certificate, "payload signature")
 
 

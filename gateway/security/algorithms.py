@@ -102,6 +102,12 @@ class AlgorithmPolicy:
                 raise SignatureError("SIGNATURE_ALGORITHM_UNSUPPORTED", f"{uri}: {gost_digests.missing(algorithm)}")
 
 
+def short_name(signature_uri: str) -> str:
+    """How the journal names a SignatureMethod: the GOST generation, else the URI's fragment (rsa-sha256)."""
+    profile = GOST_SIGNATURE_METHODS.get(signature_uri)
+    return profile.name if profile else signature_uri.rsplit("#", 1)[-1]
+
+
 def methods_for_key(key) -> tuple[str, str]:
     """(SignatureMethod, DigestMethod) for a private or public RSA, EC or GOST key."""
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
