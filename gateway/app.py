@@ -66,7 +66,8 @@ class GatewayApp:
         self.reactor = reactor
         self.state_dir = Path(state_dir or gw.state_dir)
         # The test PKI (simulators/pki) is the default trust anchor and the gateway's certificate issuer.
-        self.pki = TestPKI(Path(pki_state_dir or self.state_dir))
+        # The simulated parties' certificates are of the gateway's own algorithm (`gateway.signing_alg`).
+        self.pki = TestPKI(Path(pki_state_dir or self.state_dir), default_alg=settings.gateway.signing_alg)
         url = store_url or gw.store_url or sqlite_url(self.state_dir)
         self.store = Store(url)
         self.store.create_schema()
@@ -125,8 +126,10 @@ class GatewayApp:
         validator = self.env.security.validator
         # Checked now (a bad [gbdfl] table stops the start); the people are made on the first query.
         population = self._population_options()
+        signs = population.pop("transport_signature")
         self._simulators.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
-            build_population(**population), *operator_credentials(self.pki, self.state_dir))))
+            build_population(**population), *operator_credentials(self.pki, self.state_dir),
+            transport_signature=signs)))
         if "portal" in tables:
             from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
             try:
@@ -138,7 +141,8 @@ class GatewayApp:
             portal = build_portal(settings.replace(gateway_url=self.base_url), anchors=validator.anchors,
                                   intermediates=validator.intermediates,
                                   engine=None if settings.store_url else self.store.engine,
-                                  issue_certificate=issuer_from_pki(self.pki))
+                                  issue_certificate=issuer_from_pki(self.pki),
+                                  transport_credentials=self._portal_credentials(settings))
             self.site.resource.putChild(b"portal", PortalResource(portal))
         if "clinic" in tables:
             from endpoints.provider import ProviderSystem
@@ -159,21 +163,38 @@ class GatewayApp:
             self.site.resource.putChild(b"clinic", clinic.resource())
             clinic.start(self.base_url)
 
+    def _portal_credentials(self, settings) -> tuple | None:
+        """The portal's organisation certificate for WS-Security, issued by the test PKI for the BIN of its
+        participant, when `transport_signature` asks for one and no signing_key/signing_cert is given."""
+        if not settings.transport_signature or settings.signing_key is not None:
+            return None
+        participant = self.settings.registry.participant(settings.participant_id)
+        bin_ = participant.bin if participant is not None else None
+        if bin_ is None:
+            raise endpoint_error(self.settings, ValueError(
+                f"portal.transport_signature: participants.{settings.participant_id}.bin is needed (the gateway "
+                "binds the signing certificate to it)"))
+        return self.pki.credentials(self.state_dir / "portal" / "transport", "organization", bin=bin_,
+                                    org="АО «Национальные информационные технологии» (ТЕСТ)")
+
     def _population_options(self) -> dict:
-        """The ЖТ ММБ's people: `[gbdfl]` seed, size and people_files (docs/gbdfl.md)."""
+        """The ЖТ ММБ's people: `[gbdfl]` seed, size, people_files (docs/gbdfl.md) and transport_signature."""
         table = dict(self.settings.endpoints.get("gbdfl", {}))
         files = [self.settings.source.parent / name for name in table.pop("people_files", [])]
+        signs = table.pop("transport_signature", False)
+        if not isinstance(signs, bool):
+            raise endpoint_error(self.settings, ValueError("gbdfl.transport_signature: must be true or false"))
         unknown = set(table) - {"seed", "size"}
         if unknown:
             raise endpoint_error(self.settings, ValueError(f"gbdfl.{sorted(unknown)[0]}: unknown key; "
-                                                           "expected seed, size, people_files"))
+                                                           "expected seed, size, people_files, transport_signature"))
         for key in ("seed", "size"):
             if key in table and (isinstance(table[key], bool) or not isinstance(table[key], int) or table[key] < 0):
                 raise endpoint_error(self.settings, ValueError(f"gbdfl.{key}: must be a non-negative integer"))
         missing = [str(path) for path in files if not path.is_file()]
         if missing:
             raise endpoint_error(self.settings, ValueError(f"gbdfl.people_files: not found: {', '.join(missing)}"))
-        return {**table, "files": files}
+        return {**table, "files": files, "transport_signature": signs}
 
     def _site(self) -> server.Site:
         root = resource.Resource()

@@ -204,14 +204,17 @@ class PushReceiver(resource.Resource):
     Callbacks run in the reactor's thread pool, so they may block (answer through
     `AsyncGatewayClient`, say). One that raises gets a SOAP fault back and the gateway retries.
     Delivery is at least once: a messageId already handled is acknowledged again without
-    calling `on_message` (the last `remember` ids are kept).
+    calling `on_message` (the last `remember` ids are kept). With `sign=(key, cert)` the answers carry
+    a WS-Security signature, as a service requiring transport signatures wants of its receiver.
     """
 
     isLeaf = True
 
     def __init__(self, on_message: Callable[[ReceivedMessage], None],
-                 on_status: Callable[[StatusNotification], None] | None = None, *, remember: int = 10_000):
+                 on_status: Callable[[StatusNotification], None] | None = None, *, remember: int = 10_000,
+                 sign: tuple | None = None):
         super().__init__()
+        self.sign = sign
         self.on_message = on_message
         self.on_status = on_status
         self.remember = remember
@@ -247,10 +250,13 @@ class PushReceiver(resource.Resource):
             return _fault(request, Fault("SCHEMA_INVALID", str(exc)), fault_element)
         return handle(request, item)
 
+    def _signed(self, body: bytes) -> bytes:
+        return body if self.sign is None else client.sign_request(body, *self.sign)
+
     def _message(self, request: server.Request, message: ReceivedMessage):
-        answer = wire.send_message_response(message_id=message.message_id, correlation_id=message.correlation_id,
-                                            session_id=message.session_id, wrapper="sendMessageResponse",
-                                            ns=c.ASYNC_CLIENT_NS)
+        answer = self._signed(wire.send_message_response(
+            message_id=message.message_id, correlation_id=message.correlation_id, session_id=message.session_id,
+            wrapper="sendMessageResponse", ns=c.ASYNC_CLIENT_NS))
         if message.message_id in self._seen:
             log.info("duplicate push of %s acknowledged again", message.message_id)
             return _xml(request, 200, answer)
@@ -264,7 +270,7 @@ class PushReceiver(resource.Resource):
         return _run(request, self.on_message, message, handled, PUSH_MESSAGE_FAULT)
 
     def _status(self, request: server.Request, notification: StatusNotification):
-        answer = wire.push_status_response(notification.session_id)
+        answer = self._signed(wire.push_status_response(notification.session_id))
         if self.on_status is None:
             return _xml(request, 200, answer)
         return _run(request, self.on_status, notification, lambda _: answer, PUSH_STATUS_FAULT)

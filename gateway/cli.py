@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import signal
@@ -9,7 +10,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gateway.config import ConfigError, Settings, default_config_path, load_config
+from gateway.config import SIGNING_ALGS, ConfigError, Settings, default_config_path, load_config
 
 
 def _settings(path: str | None) -> Settings:
@@ -41,6 +42,9 @@ def cmd_serve(args) -> int:
 
     logs.configure(args.log_level)
     settings = _settings(args.config)
+    if args.signing_alg:
+        settings = dataclasses.replace(settings, gateway=dataclasses.replace(settings.gateway,
+                                                                             signing_alg=args.signing_alg))
     app = GatewayApp(settings, reactor=reactor, state_dir=Path(args.state_dir or settings.gateway.state_dir),
                      store_url=_store_url(args, settings))
     try:
@@ -93,7 +97,8 @@ def _serve_workers(args) -> int:
         return 2
     command = [sys.executable, "-m", "gateway.cli", "serve", "--shared-port", "--host", host,
                "--port", str(holder.getsockname()[1]), "--log-level", args.log_level]
-    for flag, value in (("--config", args.config), ("--state-dir", args.state_dir), ("--store-url", args.store_url)):
+    for flag, value in (("--config", args.config), ("--state-dir", args.state_dir), ("--store-url", args.store_url),
+                        ("--signing-alg", args.signing_alg)):
         if value:
             command += [flag, value]
     workers: list[subprocess.Popen] = []
@@ -422,6 +427,9 @@ def parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
+    serve.add_argument("--signing-alg", choices=SIGNING_ALGS,
+                       help="the algorithm of the gateway's and the simulated parties' certificates "
+                            "(default: gateway.signing_alg, rsa)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.add_argument("--workers", type=int, default=1,
                        help="processes serving the port (one per core; state is shared through the store)")
@@ -518,6 +526,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--store", type=_store_argument,
                       help="the store of the server it starts when none answers at --url "
                            "(default: SQLite in that server's temporary state dir)")
+    demo.add_argument("--alg", choices=SIGNING_ALGS, default="rsa",
+                      help="the signature algorithm of every party (a server it starts itself signs with it; "
+                           "a running one must already)")
     demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
 
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")

@@ -42,6 +42,10 @@ class ConfigError(Exception):
         return ": ".join(part for part in (location, self.key, self.message) if part)
 
 
+# The families of the test PKI's certificates (simulators/pki/ca.py ALGORITHMS).
+SIGNING_ALGS = ("rsa", "ec", "gost2015", "gost2004")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     host: str = "127.0.0.1"
@@ -278,7 +282,7 @@ _GATEWAY_FIELDS = {
     "signing_key": _existing_file,
     "signing_cert": _existing_file,
     "signing_key_info": _one_of("issuerserial", "bst", "keyidentifier"),
-    "signing_alg": _one_of("rsa", "ec", "gost2015", "gost2004"),
+    "signing_alg": _one_of(*SIGNING_ALGS),
     "revocation": _one_of("ocsp,crl", "ocsp", "crl", "none"),
     "revocation_cache_seconds": _positive_int,
     "revocation_timeout_seconds": _positive_number,

@@ -7,6 +7,7 @@ Exit 1 when any step behaves unexpectedly.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -77,8 +78,8 @@ class Step:
 
 
 class Demo:
-    def __init__(self, http: Http, state_dir: Path | None, out=sys.stdout):
-        self.http, self.state_dir, self.out = http, state_dir, out
+    def __init__(self, http: Http, state_dir: Path | None, out=sys.stdout, alg: str = "rsa"):
+        self.http, self.state_dir, self.out, self.alg = http, state_dir, out, alg
         self.steps: list[Step] = []
 
     # --- reporting -----------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class Demo:
         if self.state_dir is not None:
             shep = Path(sys.executable).with_name("shep")
             cmd = [str(shep) if shep.exists() else sys.executable, *([] if shep.exists() else ["-m", "gateway.cli"]),
-                   "pki", "issue", "--state-dir", str(self.state_dir), "--kind", "person", "--alg", "rsa",
+                   "pki", "issue", "--state-dir", str(self.state_dir), "--kind", "person", "--alg", self.alg,
                    "--usage", "sign", "--iin", iin, "--out", str(out)]
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             if result.returncode == 0:
@@ -301,6 +302,34 @@ class Demo:
                 .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
         save_credentials(out / "key.pem", out / "cert.pem", key, cert)
         return "self-signed"
+
+    # --- signatures ----------------------------------------------------------------------------------
+
+    def signatures(self, since: str) -> None:
+        """Every message hop since `since` by the algorithm that signed it, as the journal shows it: the
+        verdicts of the signatures the gateway checked (in), the SignatureMethod of what it sent (out)."""
+        from gateway.security.algorithms import short_name
+
+        found: dict[str, int] = {}
+        hops = [h for h in self.http.journal(since=since, body=1) if h["hop"] != "state"]
+        for hop in hops:
+            names = [match.group(1) for v in hop["verdicts"] for detail in (v.get("detail") or "").split("; ")
+                     for match in [re.fullmatch(r"(?:payload )?signed by .* \(([\w-]+)\)", detail)] if match]
+            if hop["direction"] == "out":
+                method = re.search(rb'SignatureMethod Algorithm="([^"]+)"',
+                                   base64.b64decode(hop.get("body_base64") or ""))
+                names.append(short_name(method.group(1).decode()) if method else "unsigned")
+            elif not any(v["check"] in ("verify_transport_signature", "verify_provider_signature")
+                         and v["verdict"] == "pass" and "signed by" in (v.get("detail") or "")
+                         for v in hop["verdicts"]):
+                names.append("unsigned")
+            for name in names:
+                found[name] = found.get(name, 0) + 1
+        observed = ", ".join(f"{n} {name}" for name, n in sorted(found.items())) or "none"
+        # The journal names a signature by its method: SHA-256 with the test PKI's RSA and EC keys.
+        expected = {"rsa": "rsa-sha256", "ec": "ecdsa-sha256"}.get(self.alg, self.alg)
+        self.record("1+2", "every hop", f"every message hop signed with {self.alg}", f"only {expected}",
+                    f"{observed} in {len(hops)} message hops", set(found) == {expected})
 
     # --- diagram 2 -----------------------------------------------------------------------------------
 
@@ -422,14 +451,14 @@ def _missing_iin(population) -> str:
 class _Server:
     """`shep serve --port 0` in a subprocess with a temporary state dir (and `store_url`'s store when given)."""
 
-    def __init__(self, store_url: str | None = None):
+    def __init__(self, store_url: str | None = None, alg: str = "rsa"):
         self.state_dir = Path(tempfile.mkdtemp(prefix="shep-demo-"))
         shep = Path(sys.executable).with_name("shep")
         cmd = [str(shep)] if shep.exists() else [sys.executable, "-m", "gateway.cli"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         store = ["--store", store_url] if store_url else []
         self.proc = subprocess.Popen([*cmd, "serve", "--port", "0", "--host", "127.0.0.1", "--state-dir",
-                                      str(self.state_dir), *store, "--log-level", "WARNING"],
+                                      str(self.state_dir), *store, "--signing-alg", alg, "--log-level", "WARNING"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -472,24 +501,45 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str | None = None) -> int:
+def _server_alg(http: Http) -> str:
+    from cryptography import x509
+
+    from gateway.security.gost.x509 import certificate_alg
+
+    status, _, raw = http.call("GET", "/api/certificate")
+    if status != 200:
+        raise RuntimeError(f"GET /api/certificate answered {status}")
+    return certificate_alg(x509.load_pem_x509_certificate(raw))
+
+
+def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str | None = None,
+        alg: str = "rsa") -> int:
     from simulators.gbdfl.population import build_population
 
     server = None
     if not _reachable(url):
-        print(f"no server at {url}: starting `shep serve --port 0` with a temporary state dir", file=out)
-        server = _Server(store_url)
+        print(f"no server at {url}: starting `shep serve --port 0 --signing-alg {alg}` with a temporary state dir",
+              file=out)
+        server = _Server(store_url, alg)
     started = time.monotonic()
     try:
         if server:
             url = server.wait_url()
-        print(f"server {url}\n", file=out)
-        demo = Demo(Http(url), server.state_dir if server else (Path(state_dir) if state_dir else None), out)
+        http = Http(url)
+        signing = _server_alg(http)
+        if signing != alg:
+            raise RuntimeError(f"the server at {url} signs with {signing}, not {alg}: start it with "
+                               f"`make run ARGS=\"--signing-alg {alg}\"`, or give a --url where none runs")
+        print(f"server {url} (signatures: {alg})\n", file=out)
+        demo = Demo(http, server.state_dir if server else (Path(state_dir) if state_dir else None), out, alg)
         population = build_population()
+        since = _now()
         print("== Diagram 1: through the portal ==", file=out)
         demo.diagram1(population)
         print("\n== Diagram 2: through the clinic's employee ==", file=out)
         demo.diagram2(population)
+        print("\n== Signatures ==", file=out)
+        demo.signatures(since)
         ok = demo.summary()
     finally:
         if server:
@@ -500,7 +550,7 @@ def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str |
 
 def cmd_demo(args) -> int:
     try:
-        return run(args.url, args.state_dir, store_url=args.store)
+        return run(args.url, args.state_dir, store_url=args.store, alg=args.alg)
     except RuntimeError as exc:
         print(f"shep demo: {exc}", file=sys.stderr)
         return 2

@@ -49,7 +49,7 @@ def test_two_workers_share_the_port_and_the_state(tested_store):
         # Both diagrams of the regulation across both workers: logins, queues and sessions live in the store.
         demo = subprocess.run([str(SHEP), "demo", "--url", base], capture_output=True, text=True, timeout=120)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-2000:]
-        assert "16/16 steps OK" in demo.stdout
+        assert "17/17 steps OK" in demo.stdout
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, "".join(lines)

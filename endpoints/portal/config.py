@@ -45,6 +45,8 @@ class PortalSettings:
     # The portal's own organisation certificate (PEM): WS-Security on every gateway call when set.
     signing_key: Path | None = None
     signing_cert: Path | None = None
+    # Without the files: the composition root issues the portal's certificate from the test PKI.
+    transport_signature: bool = False
 
     def __post_init__(self):
         if (self.signing_key is None) != (self.signing_cert is None):
@@ -65,7 +67,8 @@ class PortalSettings:
         """From the `[portal]` table; `password_env` names an environment variable holding the password,
         relative `state_dir` is resolved against `base_dir`."""
         table = dict(table)
-        known = {*_NUMBERS, *_TEXTS, "password_env", "state_dir", "calendar", "signing_key", "signing_cert"}
+        known = {*_NUMBERS, *_TEXTS, "password_env", "state_dir", "calendar", "signing_key", "signing_cert",
+                 "transport_signature"}
         unknown = set(table) - known
         if unknown:
             raise ValueError(f"portal: unknown keys {', '.join(sorted(unknown))}")
@@ -85,6 +88,10 @@ class PortalSettings:
         for name in ("signing_key", "signing_cert"):
             if name in table:
                 fields[name] = base_dir / str(table[name])
+        if "transport_signature" in table:
+            if not isinstance(table["transport_signature"], bool):
+                raise ValueError("portal.transport_signature must be true or false")
+            fields["transport_signature"] = table["transport_signature"]
         if "calendar" in table:
             fields["calendar"] = WorkingCalendar.from_mapping(table["calendar"])
         return cls(**fields)

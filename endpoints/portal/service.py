@@ -601,7 +601,7 @@ def _instant(text: str | None) -> datetime | None:
 
 def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
                  engine: sqlalchemy.Engine | None = None, issue_certificate: CertificateIssuer | None = None,
-                 clock: Callable[[], datetime] = utc_now) -> Portal:
+                 transport_credentials: tuple | None = None, clock: Callable[[], datetime] = utc_now) -> Portal:
     """A Portal from settings: its gateway client, condition 2's validator over the trust anchors, and its
     tables on `engine` (the gateway store's, say) or on `settings.store_url`."""
     if engine is None:
@@ -609,7 +609,7 @@ def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list
             raise ValueError("portal: give the store engine or set portal.store_url")
         # The store's engine is tuned for SQLite: WAL, busy timeout, write locks taken up front.
         engine = Store(settings.store_url).engine
-    sign = None
+    sign = transport_credentials
     if settings.signing_key is not None:
         sign = load_credentials(cert=str(settings.signing_cert), key=str(settings.signing_key))
     gateway = AsyncGatewayClient(settings.gateway_url, settings.participant_id, settings.password, sign=sign,

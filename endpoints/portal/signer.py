@@ -59,7 +59,7 @@ class Refusal:
 def issuer_from_pki(pki) -> CertificateIssuer:
     """A CertificateIssuer over the test PKI (anything with `issue(kind, alg, usage, **subject)`)."""
     def issue(iin: str, surname: str, name: str, patronymic: str | None):
-        issued = pki.issue("person", "rsa", "sign", iin=iin, surname=surname, name=name, patronymic=patronymic)
+        issued = pki.issue("person", usage="sign", iin=iin, surname=surname, name=name, patronymic=patronymic)
         return issued.key, issued.cert
     return issue
 

@@ -24,10 +24,18 @@ class PortalInbox:
         self.office = office
         self.gateway = gateway
         self.service_id = service_id
+        self.receiver: PushReceiver | None = None
 
     def resource(self) -> PushReceiver:
         """The IAsyncChannelClient to mount at the participant's async_endpoint."""
-        return PushReceiver(self.on_message, self.on_status)
+        self.receiver = PushReceiver(self.on_message, self.on_status)
+        return self.receiver
+
+    def connect(self, gateway: AsyncGatewayClient) -> None:
+        """Answer through `gateway`; the push receiver signs its acknowledgements with the same credentials."""
+        self.gateway = gateway
+        if self.receiver is not None:
+            self.receiver.sign = gateway.sign
 
     def on_message(self, message: ReceivedMessage) -> None:
         if message.service_id != self.service_id or message.message_type != "REQUEST":

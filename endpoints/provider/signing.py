@@ -19,6 +19,7 @@ from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import subject_bin, subject_iin
 from gateway.security.keyfiles import load_private_key, save_credentials
+from gateway.security.gost.x509 import certificate_alg
 from endpoints.provider.config import Officer
 
 log = logging.getLogger("shep.provider.signing")
@@ -56,13 +57,14 @@ class Credentials:
             return None
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         if (subject_iin(cert), subject_bin(cert)) != (officer.iin, bin) \
-                or cert.not_valid_after_utc - RENEW_BEFORE < self.clock():
+                or cert.not_valid_after_utc - RENEW_BEFORE < self.clock() \
+                or certificate_alg(cert) != self.pki.default_alg:
             log.info("certificate of %s for BIN %s is stale: issuing a new one", officer.iin, bin)
             return None
         return load_private_key(key_path.read_bytes()), cert
 
     def _issue(self, officer: Officer, *, kind: str, bin: str, org: str) -> tuple:
-        issued = self.pki.issue(kind, "rsa", "sign", iin=officer.iin, bin=bin, org=org,
+        issued = self.pki.issue(kind, usage="sign", iin=officer.iin, bin=bin, org=org,
                                 surname=officer.surname, name=officer.name, patronymic=officer.patronymic or None)
         save_credentials(*self._paths(bin, officer.iin), issued.key, issued.cert)
         log.info("issued a SIGN certificate for %s (%s), BIN %s", officer.full_name, officer.iin, bin)

@@ -76,5 +76,4 @@ class ProviderSystem:
                 gateway_url, self.config.participant, self.config.password,
                 service_id=self.config.registry_service_id, sender_code=self.config.sender_code,
                 verify=verifier.verified_root, sign=sign)
-        self.inbox.gateway = AsyncGatewayClient(gateway_url, self.config.participant, self.config.password,
-                                                sign=sign)
+        self.inbox.connect(AsyncGatewayClient(gateway_url, self.config.participant, self.config.password, sign=sign))

@@ -15,7 +15,6 @@ from twisted.web import resource
 
 from gateway import contract as c
 from gateway.client import STYLES, build_send_message_response, now_iso, sign_request
-from gateway.security.keyfiles import load_credentials, save_credentials
 from gateway.security.xmldsig import sign_document, standalone
 from simulators.gbdfl import wire
 from simulators.gbdfl.dictionaries import Value
@@ -164,9 +163,5 @@ class LazyGbdflProvider(resource.Resource):
 
 def operator_credentials(pki, state_dir: Path):
     """The registry operator's signing key and certificate, issued once by the test PKI and kept."""
-    folder = Path(state_dir) / "gbdfl"
-    key_path, cert_path = folder / "operator-key.pem", folder / "operator-cert.pem"
-    if not cert_path.exists():
-        issued = pki.issue("organization", org="ГБД ФЛ (ТЕСТ)", bin=OPERATOR_BIN)
-        save_credentials(key_path, cert_path, issued.key, issued.cert)
-    return load_credentials(key_path, cert_path)
+    return pki.credentials(Path(state_dir) / "gbdfl" / "operator", "organization", org="ГБД ФЛ (ТЕСТ)",
+                           bin=OPERATOR_BIN)

@@ -28,7 +28,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from gateway.security.gost import x509 as gost_x509
 from gateway.security.gost.keys import GOST2004, GOST2015, GostPrivateKey, GostPublicKey
-from gateway.security.keyfiles import key_pem, load_private_key, write_atomically
+from gateway.security.keyfiles import key_pem, load_private_key, save_credentials, write_atomically
 from simulators.pki import profile
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -139,8 +139,12 @@ class TestPKI:
 
     __test__ = False  # not a pytest test class despite its name
 
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, default_alg: str = "rsa"):
+        """`default_alg`: what `issue` makes when not told (the composition root sets the parties' algorithm)."""
+        if default_alg not in ISSUING:
+            raise ValueError(f"alg must be one of {', '.join(ISSUING)}, got {default_alg!r}")
         self.dir = Path(state_dir) / "pki"
+        self.default_alg = default_alg
         self._config: dict | None = None
         self._keys: dict[str, CertificateIssuerPrivateKeyTypes] = {}
         self._certs: dict[str, x509.Certificate] = {}
@@ -379,19 +383,33 @@ class TestPKI:
                 self._save_index(self._read_index() + [record])
         return folder / "key.pem", folder / "cert.pem"
 
-    def issue(self, kind: str, alg: str = "rsa", usage: str = "sign", *, iin: str | None = None,
+    def issue(self, kind: str, alg: str | None = None, usage: str = "sign", *, iin: str | None = None,
               bin: str | None = None, surname: str | None = None, name: str | None = None,
               patronymic: str | None = None, org: str | None = None, birth_date: date | None = None,
               sex: str | None = None, valid_days: int = 365, expired: bool = False, not_yet_valid: bool = False,
               rng: random.Random | None = None) -> IssuedCertificate:
         """Issue an end-entity certificate per the national CA profile and record it in the index."""
-        issued, record = self._build(self.base_url, kind, alg, usage, valid_days=valid_days, expired=expired,
-                                     not_yet_valid=not_yet_valid, rng=rng, iin=iin, bin=bin, surname=surname,
-                                     name=name, patronymic=patronymic, org=org, birth_date=birth_date, sex=sex)
+        issued, record = self._build(self.base_url, kind, alg or self.default_alg, usage,
+                                     valid_days=valid_days, expired=expired, not_yet_valid=not_yet_valid, rng=rng,
+                                     iin=iin, bin=bin, surname=surname, name=name, patronymic=patronymic, org=org,
+                                     birth_date=birth_date, sex=sex)
         write_atomically(self.dir / "certs" / f"{issued.serial}.pem", _cert_pem(issued.cert))
         with self._locked():
             self._save_index(self._read_index() + [record])
         return issued
+
+    def credentials(self, folder: Path, kind: str, **subject) -> tuple:
+        """(key, certificate) a party keeps in `folder` (key.pem, cert.pem): issued here on first use, and again
+        when the kept one is of another algorithm than `default_alg` or expires within a day."""
+        key_path, cert_path = Path(folder) / "key.pem", Path(folder) / "cert.pem"
+        if cert_path.exists() and key_path.exists():
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if gost_x509.certificate_alg(cert) == self.default_alg and \
+                    cert.not_valid_after_utc - UPDATE_INTERVAL > _utc_now():
+                return load_private_key(key_path.read_bytes()), cert
+        issued = self.issue(kind, **subject)
+        save_credentials(key_path, cert_path, issued.key, issued.cert)
+        return issued.key, issued.cert
 
     def revoke(self, serial: int | str, reason: str = "unspecified") -> dict:
         """Mark a certificate revoked now; returns its index record. KeyError for an unknown serial."""

@@ -66,6 +66,14 @@ def public_key(cert: x509.Certificate):
         raise ValueError(f"unsupported public key in {cert.subject.rfc4514_string()}: {exc}") from None
 
 
+def certificate_alg(cert: x509.Certificate) -> str:
+    """The key's family as the test PKI names them: rsa, ec, or the GOST profile (gost2015, gost2004, …)."""
+    key = public_key(cert)
+    if isinstance(key, GostPublicKey):
+        return key.profile.name
+    return "rsa" if isinstance(key, rsa.RSAPublicKey) else "ec"
+
+
 def spki_bits(cert: x509.Certificate) -> bytes:
     """The subjectPublicKey BIT STRING's value (what SKI and OCSP key hashes are computed over)."""
     fields = _tbs_fields(cert.tbs_certificate_bytes)
