@@ -34,8 +34,8 @@ from simulators.gbdfl.population import build_population
 from simulators.gbdfl.provider import GbdflProvider, LazyGbdflProvider, operator_credentials
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
-from gateway.web.resources import (BoundedRequest, CertificateResource, FaultsResource, GatewaySite,
-                                   HealthResource, InFlight,
+from gateway.web.body import BoundedRequest
+from gateway.web.resources import (CertificateResource, FaultsResource, GatewaySite, HealthResource, InFlight,
                                    JournalResource, MetricsResource, ChannelResource)
 
 
@@ -225,7 +225,9 @@ class GatewayApp:
                                    "faults": "/api/faults", "journal": "/api/journal",
                                    "certificate": "/api/certificate", "ocsp": "/pki/ocsp", "health": "/health",
                                    "metrics": "/metrics"}))
-        site = GatewaySite(root)
+        # No resource takes HTML forms; parsing one would copy the body into request.args and answer a
+        # malformed multipart body with Twisted's bare 400 before the pipeline could refuse (and journal) it.
+        site = GatewaySite(root, parsePOSTFormSubmission=False)
         site.requestFactory = BoundedRequest
         site.max_body_bytes = self.settings.gateway.max_body_bytes
         site.displayTracebacks = False

@@ -22,6 +22,7 @@ from gateway.asyncchannel import wire
 from gateway.faults import Fault
 from gateway.soap import fault_envelope
 from gateway.web import contract_files
+from gateway.web.body import read_body
 from gateway.web.resources import base_url
 
 log = logging.getLogger("shep.asyncclient")
@@ -230,8 +231,11 @@ class PushReceiver(resource.Resource):
         return document
 
     def render_POST(self, request: server.Request):
+        raw = read_body(request)
+        if raw is None:
+            return _fault(request, Fault("BODY_TOO_LARGE", "larger than this site accepts"), PUSH_MESSAGE_FAULT)
         try:
-            operation = wire.operation_of(request.content.read())
+            operation = wire.operation_of(raw)
         except (ValueError, etree.XMLSyntaxError) as exc:
             return _fault(request, Fault("XML_MALFORMED", str(exc)), PUSH_MESSAGE_FAULT)
         handlers = {PUSH_MESSAGE: (ReceivedMessage.read, self._message, PUSH_MESSAGE_FAULT),

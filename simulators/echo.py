@@ -10,6 +10,7 @@ from twisted.web import resource
 
 from gateway import contract as c
 from gateway.client import build_send_message_response
+from gateway.web.body import read_body
 
 ECHO_NS = "urn:shep-emulator:demo:echo"
 
@@ -44,8 +45,12 @@ class EchoProvider(resource.Resource):
 
     def render_POST(self, request):
         request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
+        raw = read_body(request)
+        if raw is None:
+            request.setResponseCode(413)
+            return b"<error>the message is larger than this site accepts</error>"
         try:
-            return answer(request.content.read())
+            return answer(raw)
         except (ValueError, AttributeError, etree.XMLSyntaxError):
             request.setResponseCode(400)
             return b"<error>the demo echo provider expects a SyncChannel SendMessage</error>"

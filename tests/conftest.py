@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_twisted
 import sqlalchemy
 import treq
 from lxml import etree
-from twisted.internet import reactor
+from twisted.internet import reactor, threads
 from twisted.web import resource, server
 
 from gateway import client
@@ -46,6 +48,18 @@ def echo_response(text: str = "hello") -> etree._Element:
     payload = etree.Element(f"{{{ECHO_NS}}}EchoResponse", nsmap={"echo": ECHO_NS})
     etree.SubElement(payload, "text").text = text
     return payload
+
+
+BULK_NS = "urn:shep-emulator:test:bulk"
+
+
+def bulk_document(padding: int) -> etree._Element:
+    """A business document for a service without a payload schema, carrying `padding` bytes of base64-like
+    content (an attachment, say) in one text node."""
+    document = etree.Element(f"{{{BULK_NS}}}Document", nsmap={"b": BULK_NS})
+    etree.SubElement(document, "text").text = "bulk"
+    etree.SubElement(document, "content").text = "QUJD" * (padding // 4) + "Q" * (padding % 4)
+    return document
 
 
 def send_message(**overrides) -> bytes:
@@ -141,6 +155,23 @@ class Harness:
         response = await treq.post(url or self.url, data=body, headers={"Content-Type": content_type},
                                    persistent=False)
         return response.code, await response.content()
+
+    async def post_chunked(self, body: bytes, content_type: str = "text/xml; charset=utf-8",
+                           url: str | None = None, piece: int = 64 * 1024) -> tuple[int, bytes]:
+        """`post` with Transfer-Encoding: chunked (no Content-Length), `piece` bytes a chunk."""
+        address = urlsplit(url or self.url)
+
+        def post() -> tuple[int, bytes]:
+            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+            try:
+                # An iterable body of unknown length: http.client sends it chunked.
+                connection.request("POST", address.path, body=(body[i:i + piece] for i in range(0, len(body), piece)),
+                                   headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                return response.status, response.read()
+            finally:
+                connection.close()
+        return await threads.deferToThread(post)
 
     async def get(self, path: str) -> tuple[int, bytes]:
         response = await treq.get(f"{self.app.base_url}{path}", persistent=False)

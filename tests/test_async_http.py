@@ -13,8 +13,10 @@ from gateway import client
 from gateway import contract as c
 from gateway.asyncchannel import wire
 from gateway.asyncchannel.queue import RetryPolicy
-from tests.conftest import (ECHO_NS, KAZAKHSTAN, PASSWORD, echo_request, java_date, start_harness, stop_harness,
-                            utc_now)
+from gateway.asyncclient import PushReceiver
+from gateway.registry import Participant, Service
+from tests.conftest import (BULK_NS, ECHO_NS, KAZAKHSTAN, PASSWORD, bulk_document, echo_request, java_date,
+                            start_harness, stop_harness, utc_now)
 
 
 def _send(service="ASYNC_PULL", sender="consumer", **fields) -> bytes:
@@ -279,3 +281,34 @@ async def test_strict_async_service_refuses_each_shape_with_its_own_code(harness
     status, answer = await _post(harness, build(), content_type or "text/xml; charset=utf-8")
     assert answer.findtext(".//errorCode") == code
     assert await harness.app.run_in_pool(lambda: harness.app.queue.list(service_id="ASYNC_STRICT")) == []
+
+
+def _opaque(service_id: str, provider: str) -> Service:
+    return Service(service_id, provider=provider, channel="async", payload_schema=None, timeout_seconds=5.0,
+                   allowed_senders=frozenset({"consumer"}), routes=frozenset(), strict=False)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_chunked_message_is_pulled_and_pushed_whole(tmp_path, pki):
+    # /bip-async/ reads bodies as /bip-sync/ does: a spooled (chunked, 1 MB) one is queued whole and leaves whole.
+    harness = await start_harness(tmp_path, pki,
+                                  participants=[Participant("receiver", None, None, async_endpoint="/receiver")],
+                                  services=[_opaque("BULK_PULL", "clinic"), _opaque("BULK_PUSH", "receiver")],
+                                  async_push_interval_seconds=0.05)
+    received = []
+    harness.app.site.resource.putChild(b"receiver", PushReceiver(received.append))
+    padding = 1_000_000
+    try:
+        for service in ("BULK_PULL", "BULK_PUSH"):
+            status, raw = await harness.post_chunked(_send(service=service, payload=bulk_document(padding)),
+                                                     url=harness.async_url)
+            assert status == 200, raw
+        [pulled] = await _pull(harness, "clinic", service="BULK_PULL")
+        assert len(pulled.findtext(f"messageData/data/{{{BULK_NS}}}Document/content")) == padding
+
+        async def pushed():
+            return received
+        await _eventually(pushed)
+        assert len(received[0].payload.findtext("content")) == padding
+    finally:
+        await stop_harness(harness)

@@ -6,7 +6,6 @@ Caller faults must never reach the provider; provider faults come from the stub'
 from __future__ import annotations
 
 import inspect
-import io
 import socket
 from datetime import timedelta
 from time import perf_counter
@@ -15,16 +14,17 @@ import pytest
 import pytest_twisted
 import treq
 from lxml import etree
-from twisted.web.client import FileBodyProducer
-from twisted.web.iweb import UNKNOWN_LENGTH
 
 from gateway import client
 from gateway import contract as c
 from gateway.faults import CATALOGUE
 from gateway.asyncchannel import wire
+from gateway.asyncclient import PushReceiver
 from gateway.security import wss, xmldsig
-from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, echo_request, echo_response, java_date,
-                            send_message, start_harness, stop_harness, utc_now)
+from simulators.gbdfl.population import build_population
+from simulators.gbdfl.provider import GbdflProvider
+from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, bulk_document, echo_request, echo_response,
+                            java_date, send_message, start_harness, stop_harness, utc_now)
 
 
 def _envelope(body_xml: str, ns: str = c.SOAP_NS, header: str = "") -> bytes:
@@ -269,8 +269,9 @@ CASES: dict[str, Case] = {
                      reaches_provider=True),
     "SHEP-206": Case(lambda: send_message(), provider=lambda raw: (200, _response_with(etree.Element("junk"))),
                      reaches_provider=True),
-    "SHEP-207": Case(lambda: send_message(), provider=lambda raw: (200, _response_with(echo_response("x" * 900))),
-                     settings={"max_response_bytes": 512}, reaches_provider=True),
+    # Many reads: the gateway stops reading mid-answer.
+    "SHEP-207": Case(lambda: send_message(), provider=lambda raw: (200, _response_with(bulk_document(1_000_000))),
+                     settings={"max_response_bytes": 100_000}, reaches_provider=True),
     "SHEP-299": Case(lambda: send_message(), setup="broken-store"),
 }
 
@@ -321,26 +322,30 @@ async def test_fault_through_http(tmp_path, pki, code):
             response = await treq.request(case.method, url, data=body, persistent=False)
             status, raw = response.code, await response.content()
 
-        spec = CATALOGUE[code]
-        assert status == spec.http_status
-        schema = c.async_schema() if case.path == "/bip-async/" else c.sync_schema()
-        schema.assertValid(etree.ElementTree(etree.fromstring(raw)))
-        reply = client.read_reply(status, raw)
-        assert not reply.ok
-        assert reply.fault["errorCode"] == code
-        assert reply.fault["faultcode"] == f"soap:{spec.soap_faultcode}"
-        assert reply.fault["errorMessage"] == spec.ru
-        assert reply.fault["sessionId"].startswith("{")
+        await _journalled_fault(harness, code, status, raw, asynchronous=case.path == ASYNC)
         assert bool(harness.stub.received) == case.reaches_provider
-
-        records = await harness.app.run_in_pool(
-            lambda: harness.app.journal.query(session_id=reply.session_id))
-        assert records, "the refusal was not journalled"
-        assert records[-1]["hop"] == "response-out"
-        assert records[-1]["fault_code"] == code
-        assert any(r["fault_code"] == code for r in records if r["hop"].endswith("-in"))
     finally:
         await stop_harness(harness)
+
+
+async def _journalled_fault(harness, code: str, status: int, raw: bytes, *, asynchronous: bool = False) -> None:
+    """The catalogue's fault for `code` (status, contract-valid envelope, texts), journalled as an answer."""
+    spec = CATALOGUE[code]
+    assert status == spec.http_status
+    schema = c.async_schema() if asynchronous else c.sync_schema()
+    schema.assertValid(etree.ElementTree(etree.fromstring(raw)))
+    reply = client.read_reply(status, raw)
+    assert not reply.ok
+    assert reply.fault["errorCode"] == code
+    assert reply.fault["faultcode"] == f"soap:{spec.soap_faultcode}"
+    assert reply.fault["errorMessage"] == spec.ru
+    assert reply.fault["sessionId"].startswith("{")
+
+    records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
+    assert records, "the refusal was not journalled"
+    assert records[-1]["hop"] == "response-out"
+    assert records[-1]["fault_code"] == code
+    assert any(r["fault_code"] == code for r in records if r["hop"].endswith("-in"))
 
 
 @pytest_twisted.ensureDeferred
@@ -359,16 +364,67 @@ async def test_xxe_content_never_leaks(harness):
     assert client.read_reply(status, raw).fault["errorCode"] == "SHEP-111"
 
 
+def _padded(size: int) -> bytes:
+    """A valid SendMessage of exactly `size` bytes: white space after the envelope is still well-formed XML."""
+    message = send_message()
+    return message + b" " * (size - len(message))
+
+
 @pytest_twisted.ensureDeferred
-async def test_oversize_without_content_length_is_refused(harness):
-    # Chunked upload: the limit applies as the bytes arrive, not only to Content-Length.
-    producer = FileBodyProducer(io.BytesIO(b"<x>" + b"a" * (11 * 1024 * 1024) + b"</x>"))
-    producer.length = UNKNOWN_LENGTH  # twisted then sends it chunked
-    response = await treq.post(harness.url, data=producer, headers={"Content-Type": "text/xml"},
-                               persistent=False)
-    raw = await response.content()
-    assert response.code == 413
-    assert client.read_reply(413, raw).fault["errorCode"] == "SHEP-101"
+async def test_body_over_the_default_limit_is_refused(harness):
+    limit = harness.app.settings.gateway.max_body_bytes
+    assert limit == 10 * 1024 * 1024  # the shipped default
+    status, raw = await harness.post(_padded(limit + 1))
+    await _journalled_fault(harness, "SHEP-101", status, raw)
+    assert harness.stub.received == []
+
+
+# Above 100,000 bytes, and always when chunked, Twisted spools the body to a temporary file.
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest_twisted.ensureDeferred
+async def test_the_limit_is_exact_with_or_without_content_length(tmp_path, pki, chunked):
+    limit = 150_000
+    harness = await start_harness(tmp_path, pki, max_body_bytes=limit)
+    try:
+        post = harness.post_chunked if chunked else harness.post
+        status, raw = await post(_padded(limit))
+        assert client.read_reply(status, raw).ok
+        status, raw = await post(_padded(limit + 1))
+        await _journalled_fault(harness, "SHEP-101", status, raw)
+        assert len(harness.stub.received) == 1
+    finally:
+        await stop_harness(harness)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_form_content_type_is_refused_by_the_pipeline(harness):
+    # Twisted would parse a form body itself and answer a malformed multipart one with a bare 400.
+    for content_type in ("multipart/form-data; boundary=zz", "application/x-www-form-urlencoded"):
+        status, raw = await harness.post(send_message(), content_type=content_type)
+        await _journalled_fault(harness, "SHEP-102", status, raw)
+
+
+@pytest.mark.parametrize("path, content_type, status, says", [
+    ("/demo/echo", "text/xml", 413, b"larger than this site accepts"),
+    ("/pki/ocsp", "application/ocsp-request", 413, b"an OCSP request is at most"),
+    ("/push", "text/xml", 413, b"<errorCode>SHEP-101</errorCode>"),
+    ("/gbdfl", "text/xml", 500, b"larger than this site accepts"),
+])
+@pytest_twisted.ensureDeferred
+async def test_other_resources_of_the_site_refuse_a_body_over_its_limit(tmp_path, pki, path, content_type, status,
+                                                                        says):
+    # Past the site's limit the body is not buffered: a resource must refuse it, not read it as empty.
+    harness = await start_harness(tmp_path, pki, max_body_bytes=2048)
+    try:
+        operator = pki.cert("gbdfl-operator")
+        root = harness.app.site.resource
+        root.putChild(b"push", PushReceiver(lambda message: None))
+        root.putChild(b"gbdfl", GbdflProvider(build_population(size=0), operator.key, operator.cert))
+        for post in (harness.post, harness.post_chunked):
+            answer, raw = await post(_padded(3000), content_type=content_type, url=harness.app.base_url + path)
+            assert (answer, says in raw) == (status, True), raw
+    finally:
+        await stop_harness(harness)
 
 
 @pytest_twisted.ensureDeferred

@@ -12,6 +12,7 @@ from twisted.internet import threads
 
 from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
 from endpoints.portal.attachment import NS, standalone
+from endpoints.portal.web import MAX_BODY
 from gateway.asyncclient import AsyncGatewayClient
 from gateway.client import sign_payload
 from gateway.registry import Participant, Service
@@ -299,6 +300,14 @@ async def test_gateway_refusal_is_recorded_as_error(stand, pki, tmp_path):
     code, error, _ = await stand.api("POST", f"/requests/{draft['number']}/sign", token=token)
     assert (code, error["error"], error["reasons"][0]["code"]) == (502, "GATEWAY_REFUSED", "SHEP-141")
     assert error["request"]["status"] == "ERROR"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_body_over_either_limit_is_refused(stand):
+    # The portal's own 64 KiB, and the site's max_body_bytes, past which the body is not even buffered.
+    for size in (MAX_BODY + 1, stand.harness.app.settings.gateway.max_body_bytes + 1):
+        code, refused, _ = await stand.api("POST", "/session", raw=b" " * size)
+        assert (code, refused["error"]) == (413, "BODY_TOO_LARGE"), size
 
 
 @pytest_twisted.ensureDeferred

@@ -190,6 +190,15 @@ async def api(world: World, method: str, path: str, body: dict | None = None, to
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_body_over_the_site_limit_is_refused_not_read_as_empty(world):
+    oversized = b" " * (world.harness.app.settings.gateway.max_body_bytes + 1)
+    response = await treq.post(f"{world.api}/login", data=oversized, headers={"Content-Type": "application/json"},
+                               persistent=False)
+    error = json.loads(await response.content())["error"]
+    assert (response.code, error["code"]) == (413, "BODY_TOO_LARGE")
+
+
+@pytest_twisted.ensureDeferred
 async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path):
     # The person is attached to clinic B through the portal first (with the home-visit note).
     _, first = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B))

@@ -15,6 +15,7 @@ from twisted.internet import threads
 from twisted.web import resource, server
 
 from endpoints.portal.service import Portal, PortalError
+from gateway.web.body import read_body
 
 log = logging.getLogger("shep.portal")
 JSON = b"application/json; charset=utf-8"
@@ -85,7 +86,7 @@ class PortalResource(resource.Resource):
         authorization = (request.getHeader("authorization") or "").strip()
         scheme, _, token = authorization.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else None
-        body = request.content.read(MAX_BODY + 1) if request.content is not None else b""
+        body = read_body(request, MAX_BODY)
         query = {key.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in values]
                  for key, values in request.args.items()}
 
@@ -137,7 +138,7 @@ class PortalResource(resource.Resource):
                 allowed = ", ".join(sorted({r.method for r in candidates if r.path == candidates[0].path}))
                 raise PortalError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed here; use {allowed}")
             raise PortalError(404, "NOT_FOUND", f"/portal/api/{'/'.join(path)}: no such resource")
-        if len(body) > MAX_BODY:
+        if body is None:
             raise PortalError(413, "BODY_TOO_LARGE", f"the request body is limited to {MAX_BODY} bytes")
         iin = None if route.public else self.portal.authenticate(token)
         number = path[route.path.index("*")] if "*" in route.path else None

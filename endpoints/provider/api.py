@@ -28,6 +28,7 @@ from twisted.internet import threads
 from twisted.web import resource, server
 
 from gateway.security.identity import is_valid_iin
+from gateway.web.body import read_body
 from endpoints.provider import payload as p
 from endpoints.provider.config import REASONS, Clinic, Officer, verify_password
 from endpoints.provider.office import AttachmentOffice, NotADraft, PersonNotFound, parse
@@ -65,7 +66,7 @@ class Call:
     method: str
     path: list[str]
     query: dict[str, str]
-    body: bytes
+    body: bytes | None  # None: larger than the site accepts
     token: str | None
 
 
@@ -149,7 +150,7 @@ class ClinicApi(resource.Resource):
         call = Call(method=request.method.decode("ascii", "replace"),
                     path=[segment.decode("utf-8", "replace") for segment in request.postpath if segment],
                     query={k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v},
-                    body=request.content.read() if request.content else b"",
+                    body=read_body(request),
                     token=auth[7:].strip() if auth.lower().startswith("bearer ") else None)
 
         def write(reply: Reply) -> None:
@@ -172,6 +173,9 @@ class ClinicApi(resource.Resource):
 
     def handle(self, call: Call) -> Reply:
         try:
+            if call.body is None:
+                raise ApiError(413, "BODY_TOO_LARGE", "тело запроса больше, чем принимает сервер",
+                               "сұраныс денесі сервер қабылдайтыннан үлкен")
             return self._route(call)
         except ApiError as error:
             return _json(error.status, error.body())

@@ -1,7 +1,6 @@
 """twisted.web resources of the gateway: the SOAP endpoint, its contract files, /api, /health, /metrics."""
 from __future__ import annotations
 
-import io
 import os
 import json
 import logging
@@ -13,6 +12,7 @@ from twisted.web import resource, server
 from gateway.faults import catalogue_json
 from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
+from gateway.web.body import read_body
 
 log = logging.getLogger("shep.web")
 access = logging.getLogger("shep.access")
@@ -28,30 +28,6 @@ class GatewaySite(server.Site):
                     extra={"session_id": getattr(request, "shep_session_id", None),
                            "status": request.code, "bytes": request.sentLength,
                            "client": request.getClientAddress().host})
-
-
-class BoundedRequest(server.Request):
-    """Stops buffering a body past the site's limit; the pipeline then refuses it with BODY_TOO_LARGE."""
-
-    body_too_large = False
-
-    def _limit(self) -> int:
-        return getattr(self.channel.site, "max_body_bytes", 10 * 1024 * 1024)
-
-    def gotLength(self, length):
-        if length is not None and length > self._limit():
-            self.body_too_large = True
-            length = 0
-        super().gotLength(length)
-
-    def handleContentChunk(self, data: bytes) -> None:
-        if self.body_too_large:
-            return
-        if self.content.tell() + len(data) > self._limit():
-            self.body_too_large = True
-            self.content = io.BytesIO()
-            return
-        super().handleContentChunk(data)
 
 
 def base_url(request: server.Request) -> str:
@@ -112,9 +88,8 @@ class ChannelResource(resource.Resource):
         return self._handle(request)
 
     def _handle(self, request: server.Request):
-        too_large = getattr(request, "body_too_large", False)
-        inbound = Inbound(raw=b"" if too_large else request.content.getvalue(),
-                          content_type=request.getHeader("content-type"), body_too_large=too_large,
+        raw = read_body(request)
+        inbound = Inbound(raw=raw or b"", content_type=request.getHeader("content-type"), body_too_large=raw is None,
                           method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss)
         deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.handle(inbound)))
         return _finish(request, deferred, _write_reply)

@@ -16,6 +16,7 @@ from twisted.web import resource
 from gateway import contract as c
 from gateway.client import STYLES, build_send_message_response, now_iso, sign_request
 from gateway.security.xmldsig import sign_document, standalone
+from gateway.web.body import read_body
 from simulators.gbdfl import wire
 from simulators.gbdfl.dictionaries import Value
 from simulators.gbdfl.population import Population, QueryError
@@ -77,19 +78,22 @@ class GbdflProvider(resource.Resource):
         self.transport_signature = transport_signature
 
     def render_POST(self, request):
-        status, body = self.answer(request.content.read())
+        status, body = self.answer(read_body(request))
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", b"text/xml; charset=utf-8")
         return body
 
-    def answer(self, raw: bytes) -> tuple[int, bytes]:
-        """(HTTP status, SOAP body) for one message: 200 with a Response, or 500 with a SOAP fault."""
+    def answer(self, raw: bytes | None) -> tuple[int, bytes]:
+        """(HTTP status, SOAP body) for one message (None: larger than the site accepts): 200 with a Response,
+        or 500 with a SOAP fault."""
         status, body = self._answer(raw)
         if self.transport_signature:
             body = sign_request(body, self.operator_key, self.operator_cert)
         return status, body
 
-    def _answer(self, raw: bytes) -> tuple[int, bytes]:
+    def _answer(self, raw: bytes | None) -> tuple[int, bytes]:
+        if raw is None:
+            return self.fault("the message is larger than this site accepts")
         try:
             root = c.PARSER.parse(raw).getroot()
         except (ValueError, etree.XMLSyntaxError) as exc:

@@ -7,6 +7,7 @@ import binascii
 from cryptography.hazmat.primitives.serialization import Encoding
 from twisted.web import resource
 
+from gateway.web.body import read_body
 from simulators.pki.ca import NotInitialised, TestPKI
 
 MAX_OCSP_REQUEST = 64 * 1024  # a request holds one CertID and a nonce: a few hundred bytes
@@ -73,8 +74,8 @@ class PKIResource(resource.Resource):
         content_type = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
         if content_type != b"application/ocsp-request":
             return self._text(request, 415, "an OCSP request is sent as Content-Type: application/ocsp-request")
-        body = request.content.read(MAX_OCSP_REQUEST + 1)
-        if len(body) > MAX_OCSP_REQUEST:
+        body = read_body(request, MAX_OCSP_REQUEST)
+        if body is None:
             return self._text(request, 413, f"an OCSP request is at most {MAX_OCSP_REQUEST} bytes")
         return self._guarded(request, lambda: self._ocsp(request, body))
 
