@@ -27,7 +27,7 @@ from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator, RevocationChecker
-from gateway.security.certfolders import read_certificates, read_folder
+from gateway.security.certfolders import TrustFolder, read_certificates, read_folder
 from gateway.security.issuerserial import CertificateIndex
 from gateway.security.trust import GatewaySecurity, SigningIdentity
 from gateway.sync import SyncChannel
@@ -107,6 +107,8 @@ class GatewayApp:
                        for cert in self._certificates("gateway.trust_anchors", read_certificates, path)]
         else:
             trusted = [*self.pki.trust_anchors(), *self.pki.intermediates()]
+        # The CA certificates an integrator brings (`shep pki trust add`), in addition to the configured ones.
+        trusted += TrustFolder.of_pki(self.pki.dir).certificates()
         anchors = [cert for cert in trusted if cert.issuer == cert.subject]
         intermediates = [cert for cert in trusted if cert.issuer != cert.subject]
         if gw.signing_key is not None:

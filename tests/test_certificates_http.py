@@ -1,6 +1,6 @@
 """The certificates the gateway knows, over real HTTP: X509IssuerSerial key info resolved against the pinned
 certificates, the test PKI's (issued by another process while it runs, too) and `gateway.certificate_dirs`,
-all read at start-up.
+all read at start-up; and CA certificates an integrator trusts with `shep pki trust add`.
 
 The signatures under test are xmlsec1's: it shares no code with the gateway and writes X509IssuerSerial
 itself, X509IssuerName as OpenSSL spells it.
@@ -21,9 +21,9 @@ from gateway import contract as c
 from gateway.config import ConfigError
 from gateway.registry import Participant, Service
 from gateway.security import xmldsig
-from tests.conftest import (CONSUMER_BIN, ECHO_XSD, PASSWORD_HASH, echo_request, send_message, start_harness,
+from tests.conftest import (CONSUMER_BIN, ECHO_XSD, PASSWORD, PASSWORD_HASH, echo_request, send_message, start_harness,
                             stop_harness)
-from tests.foreign_ca import make_root, make_signer
+from tests.foreign_ca import gost_root_der, make_root, make_signer
 from tests.serve_process import ServeProcess, shep
 from tests.test_wss import ISSUER_SERIAL_INFO, Signer, dump, in_token_reference, one, parse, xmlsec1_signed
 
@@ -173,3 +173,54 @@ def test_certificate_issued_by_another_process_while_serving(tmp_path):
         server.ensure_running("after the messages")
     finally:
         server.close()
+
+
+# --- trust anchors an integrator brings -------------------------------------------------------------------
+
+def test_trust_add_then_restart_accepts_a_foreign_ca(tmp_path):
+    """A certificate of a CA that is not the test PKI: SHEP-190 until `shep pki trust add` and a restart. A GOST
+    root in the same folder does not stop the start (cryptography cannot load GOST keys)."""
+    root = make_root()
+    signer = make_signer(root, CONSUMER_BIN)
+    pem(tmp_path / "root.pem", root.cert)
+    (tmp_path / "gost-root.cer").write_bytes(gost_root_der())
+    pem(tmp_path / "signer.pem", signer.cert)
+    signer.key_and_cert(tmp_path)  # signer.key.pem
+    config = tmp_path / "shep.toml"
+    config.write_text(f"""
+        [gateway]
+        revocation = "none"  # the foreign certificate carries no CRL or OCSP address
+        [participants.consumer]
+        password_hash = "{PASSWORD_HASH}"
+        bin = "{CONSUMER_BIN}"
+        [participants.echo]
+        endpoint = "/demo/echo"
+        [services.ECHO]
+        provider = "echo"
+        allowed_senders = ["consumer"]
+    """.replace("\n        ", "\n"), "utf-8")
+    state = ["--state-dir", str(tmp_path / "state")]
+    echo = tmp_path / "echo.xml"
+    echo.write_text('<e:EchoRequest xmlns:e="urn:shep-emulator:demo:echo"><text>trusted</text></e:EchoRequest>')
+
+    def send(base: str):
+        return shep("send", "--url", base + WSS, "--service", "ECHO", "--sender", "consumer", "--password", PASSWORD,
+                    "--data", str(echo),
+                    "--cert", str(tmp_path / "signer.pem"), "--key", str(tmp_path / "signer.key.pem"), cwd=tmp_path)
+
+    for trusted in (False, True):
+        server = ServeProcess("--config", str(config), "--port", "0", *state, cwd=tmp_path,
+                              log=tmp_path / "serve.log")
+        try:
+            sent = send(server.wait_listening(START_TIMEOUT))
+        finally:
+            server.terminate()
+            server.close()
+        if not trusted:
+            assert sent.returncode == 1 and "SHEP-190" in sent.stdout, sent.stdout + sent.stderr
+            for name in ("root.pem", "gost-root.cer"):
+                added = shep("pki", "trust", "add", name, *state, cwd=tmp_path)
+                assert added.returncode == 0 and "trusted" in added.stdout, added.stdout + added.stderr
+        else:
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            assert "SCSS001" in sent.stdout
