@@ -33,6 +33,7 @@ from gateway.asyncclient import PUSH_MESSAGE  # noqa: E402
 from gateway.client import build_send_message_response, load_credentials  # noqa: E402
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError  # noqa: E402
 from gateway.security.certs import load_certificates  # noqa: E402
+from gateway.security.issuerserial import CertificateIndex  # noqa: E402
 from gateway.security.wss import sign_envelope, verify_envelope  # noqa: E402
 from simulators.echo import ECHO_NS  # noqa: E402
 
@@ -44,15 +45,13 @@ class Stub(resource.Resource):
         super().__init__()
         self.key, self.cert = key, cert
         self.trusted = trusted
+        self.known = CertificateIndex(trusted).find
         self.policy = AlgorithmPolicy()
         self.counts = {"sync": 0, "async": 0, "refused": 0}
         self.delivered: set[str] = set()
 
-    def _known(self, issuer, serial):
-        return next((cert for cert in self.trusted if cert.issuer == issuer and cert.serial_number == serial), None)
-
     def _verified(self, raw: bytes) -> etree._Element:
-        verified = verify_envelope(raw, policy=self.policy, now=datetime.now(timezone.utc), certificates=self._known)
+        verified = verify_envelope(raw, policy=self.policy, now=datetime.now(timezone.utc), certificates=self.known)
         if verified.certificate not in self.trusted:
             raise SignatureError("CERT_UNTRUSTED", "signed by a certificate this provider does not trust")
         return next(el for el in verified.body if isinstance(el.tag, str))

@@ -26,7 +26,9 @@ from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
 from gateway.security.algorithms import AlgorithmPolicy
-from gateway.security.certs import CertificateValidator, RevocationChecker, load_certificates
+from gateway.security.certs import CertificateValidator, RevocationChecker
+from gateway.security.certfolders import TrustFolder, read_certificates, read_folder
+from gateway.security.issuerserial import CertificateIndex
 from gateway.security.trust import GatewaySecurity, SigningIdentity
 from gateway.sync import SyncChannel
 from simulators.echo import EchoProvider
@@ -102,22 +104,41 @@ class GatewayApp:
     def _security(self) -> GatewaySecurity:
         gw = self.settings.gateway
         if gw.trust_anchors:
-            certificates = [cert for path in gw.trust_anchors for cert in load_certificates(path.read_bytes())]
-            anchors = [cert for cert in certificates if cert.issuer == cert.subject]
-            intermediates = [cert for cert in certificates if cert.issuer != cert.subject]
+            trusted = [cert for path in gw.trust_anchors
+                       for cert in self._certificates("gateway.trust_anchors", read_certificates, path)]
         else:
-            anchors, intermediates = self.pki.trust_anchors(), self.pki.intermediates()
+            trusted = [*self.pki.trust_anchors(), *self.pki.intermediates()]
+        # The CA certificates an integrator brings (`shep pki trust add`), in addition to the configured ones.
+        trusted += TrustFolder.of_pki(self.pki.dir).certificates()
+        anchors = [cert for cert in trusted if cert.issuer == cert.subject]
+        intermediates = [cert for cert in trusted if cert.issuer != cert.subject]
         if gw.signing_key is not None:
             key_path, cert_path = gw.signing_key, gw.signing_cert
         else:
             key_path, cert_path = self.pki.gateway_credentials(gw.signing_alg)
-        key, cert = load_credentials(cert=str(cert_path), key=str(key_path))
+        key, own = load_credentials(cert=str(cert_path), key=str(key_path))
+        pinned = {p.certificate: self._certificates(f"participants.{p.id}.certificate", read_certificates,
+                                                    p.certificate)[0]
+                  for p in self.settings.registry.participants.values() if p.certificate is not None}
+        listed = [cert for directory in gw.certificate_dirs
+                  for cert in self._certificates("gateway.certificate_dirs", read_folder, directory)]
+        # What X509IssuerSerial key info may name, read now (the same message, the same verdict), but for
+        # the test PKI's end-entity certificates: `shep pki issue` adds to them while the gateway runs.
+        index = CertificateIndex([own, *pinned.values(), *listed, *trusted], live=[self.pki.issued_certificate])
         revocation = RevocationChecker(gw.revocation, cache_seconds=gw.revocation_cache_seconds,
                                        timeout=gw.revocation_timeout_seconds)
         return GatewaySecurity(policy=AlgorithmPolicy(allow_sha1=gw.allow_sha1),
                                validator=CertificateValidator(anchors, intermediates, revocation),
-                               signing=SigningIdentity(key, cert, gw.signing_key_info),
-                               clock_skew=timedelta(seconds=gw.clock_skew_seconds))
+                               signing=SigningIdentity(key, own, gw.signing_key_info),
+                               clock_skew=timedelta(seconds=gw.clock_skew_seconds),
+                               certificates=index, pinned=pinned)
+
+    def _certificates(self, key: str, read: Callable[[Path], list], path: Path) -> list:
+        """`read(path)`; a file that holds no certificate stops the start, pointing at the setting."""
+        try:
+            return read(path)
+        except ValueError as error:
+            raise endpoint_error(self.settings, ValueError(f"{key}: {error}")) from None
 
     def _mount_parties(self) -> None:
         """The e-service's parties configured in this file ([portal], [clinic]), served by this process

@@ -183,12 +183,11 @@ def verify_reply_signature(raw: bytes, gateway_cert) -> str:
     """Verify the gateway's signature on an answer; returns the signer's subject, raises SignatureError."""
 
     from gateway.security.algorithms import AlgorithmPolicy
+    from gateway.security.issuerserial import CertificateIndex
     from gateway.security.wss import verify_envelope
 
-    def known(issuer, serial):
-        return gateway_cert if gateway_cert.issuer == issuer and gateway_cert.serial_number == serial else None
-
-    verified = verify_envelope(raw, policy=AlgorithmPolicy(), now=datetime.now(timezone.utc), certificates=known)
+    verified = verify_envelope(raw, policy=AlgorithmPolicy(), now=datetime.now(timezone.utc),
+                               certificates=CertificateIndex([gateway_cert]).find)
     if verified.certificate != gateway_cert:
         from gateway.security.algorithms import SignatureError
         raise SignatureError("SIGNATURE_MALFORMED", "the answer is signed by another certificate")

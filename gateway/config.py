@@ -68,6 +68,8 @@ class GatewaySettings:
     worker_threads: int = 1
     # Signatures (docs/signatures.md). Empty / None: the test PKI in state_dir/pki.
     trust_anchors: tuple[Path, ...] = ()
+    # Folders of certificates X509IssuerSerial key info may name.
+    certificate_dirs: tuple[Path, ...] = ()
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_key_info: str = "issuerserial"
@@ -259,6 +261,16 @@ def _existing_files(value, path, base_dir: Path) -> tuple[Path, ...]:
     return tuple(_existing_file(item, path, base_dir) for item in value)
 
 
+def _existing_dirs(value, path, base_dir: Path) -> tuple[Path, ...]:
+    if not isinstance(value, list):
+        raise _Problem(path, "must be a list of directory paths")
+    folders = tuple((base_dir / _non_empty_text(item, path)).resolve() for item in value)
+    for folder in folders:
+        if not folder.is_dir():
+            raise _Problem(path, f"directory not found: {folder}")
+    return folders
+
+
 def _bin(value, path):
     if not isinstance(value, str) or not re.fullmatch(r"\d{12}", value):
         raise _Problem(path, "must be a BIN of 12 digits")
@@ -279,6 +291,7 @@ _GATEWAY_FIELDS = {
     "journal_store_bytes": _boolean,
     "worker_threads": _positive_int,
     "trust_anchors": _existing_files,
+    "certificate_dirs": _existing_dirs,
     "signing_key": _existing_file,
     "signing_cert": _existing_file,
     "signing_key_info": _one_of("issuerserial", "bst", "keyidentifier"),
@@ -299,7 +312,7 @@ _GATEWAY_FIELDS = {
     "async_push_batch": _positive_int,
 }
 # Readers of file paths, resolved against the config file's directory.
-_GATEWAY_FILES = ("trust_anchors", "signing_key", "signing_cert")
+_GATEWAY_FILES = ("trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
 _PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint")
 _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "allowed_senders", "routes", "strict", "description",

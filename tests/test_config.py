@@ -115,6 +115,7 @@ def test_demo_echo_schema_accepts_unqualified_text_only():
 def test_every_gateway_field_is_configurable(tmp_path):
     for name in ("root.pem", "gw.key", "gw.pem"):
         (tmp_path / name).write_text("placeholder")
+    (tmp_path / "certs").mkdir()
     path = write_config(tmp_path, """
         [gateway]
         host = "0.0.0.0"
@@ -130,6 +131,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         journal_store_bytes = false
         worker_threads = 7
         trust_anchors = ["root.pem"]
+        certificate_dirs = ["certs"]
         signing_key = "gw.key"
         signing_cert = "gw.pem"
         signing_key_info = "bst"
@@ -156,9 +158,9 @@ def test_every_gateway_field_is_configurable(tmp_path):
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
-        trust_anchors=(tmp_path / "root.pem",), signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem",
-        signing_key_info="bst", signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8,
-        revocation_timeout_seconds=9.0,
+        trust_anchors=(tmp_path / "root.pem",), certificate_dirs=(tmp_path / "certs",),
+        signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem", signing_key_info="bst",
+        signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
         allow_sha1=True, async_visibility_seconds=11, async_default_amount=12, async_max_amount=13,
         async_max_attempts=14, async_max_age_seconds=15, async_retry_base_seconds=16.0, async_retry_max_seconds=17.0,
         async_push_interval_seconds=18.0, async_push_timeout_seconds=19.0, async_push_batch=21,
@@ -278,6 +280,14 @@ INVALID = [
         [gateway]
         state_dir = ""
     """, "gateway.state_dir", "state_dir", id="empty-state-dir"),
+    pytest.param("""
+        [gateway]
+        certificate_dirs = "certs"
+    """, "gateway.certificate_dirs", "certificate_dirs", id="certificate-dirs-not-a-list"),
+    pytest.param("""
+        [gateway]
+        certificate_dirs = ["no-such-folder"]
+    """, "gateway.certificate_dirs", "certificate_dirs", id="certificate-dir-missing"),
     pytest.param("""
         gateway = 5
     """, "gateway", "gateway =", id="gateway-not-a-table"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ from gateway.security import identity
 from simulators.pki import profile
 from simulators.pki.ca import NotInitialised, TestPKI
 from simulators.pki.web import pki_resource
+from tests.foreign_ca import gost_root_der, make_root, make_signer
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "http://pki.test:8080"
@@ -731,3 +733,50 @@ def test_cli_issue_initialises_first(tmp_path):
     assert ca.base_url == "http://127.0.0.1:8080"
     cert = x509.load_pem_x509_certificate((tmp_path / "org" / "cert.pem").read_bytes())
     cert.verify_directly_issued_by(ca.issuing_ca("rsa"))
+
+
+def test_cli_trust_add_list_remove(tmp_path):
+    state = ["--state-dir", str(tmp_path / "state")]
+    folder = tmp_path / "state" / "pki" / "trusted"
+    root, other = make_root(), make_root("ANOTHER TEST ROOT")
+    files = {"root.pem": root.cert.public_bytes(serialization.Encoding.PEM), "gost.cer": gost_root_der(),
+             "leaf.pem": make_signer(root, "230540004989").cert.public_bytes(serialization.Encoding.PEM),
+             "not-a-certificate.cer": b"hello"}
+    files["bundle.pem"] = other.cert.public_bytes(serialization.Encoding.PEM) + files["leaf.pem"]
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    gost_fingerprint = hashlib.sha256(files["gost.cer"]).hexdigest()
+
+    result = pki_cli("trust", "list", *state, cwd=tmp_path)
+    assert result.returncode == 0 and "0 trusted certificate(s)" in result.stdout
+    result = pki_cli("trust", "add", "root.pem", *state, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"trusted  {root.cert.fingerprint(hashes.SHA256()).hex()}  anchor" in result.stdout
+    assert "restart `shep serve`" in result.stdout
+    before = snapshot(folder)
+    result = pki_cli("trust", "add", "root.pem", *state, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("already  ")
+    assert snapshot(folder) == before
+    # DER, GOST: cryptography cannot load its key, and the CLI never asks for it.
+    result = pki_cli("trust", "add", "gost.cer", *state, cwd=tmp_path)
+    assert result.returncode == 0 and f"trusted  {gost_fingerprint}  anchor" in result.stdout, result.stderr
+
+    for name, complaint in (("leaf.pem", "CA:FALSE"), ("bundle.pem", "CA:FALSE"),
+                            ("not-a-certificate.cer", "not-a-certificate.cer"), ("missing.pem", "missing.pem")):
+        result = pki_cli("trust", "add", name, *state, cwd=tmp_path)
+        assert result.returncode == 2 and complaint in result.stderr and len(result.stderr.splitlines()) == 1
+    assert len(list(folder.iterdir())) == 2  # not even the bundle's CA certificate
+
+    listing = pki_cli("trust", "list", *state, cwd=tmp_path).stdout
+    assert "2 trusted certificate(s)" in listing and gost_fingerprint in listing and "(GOST) TEST" in listing
+    result = pki_cli("trust", "remove", gost_fingerprint[:8].upper(), *state, cwd=tmp_path)
+    assert result.returncode == 0 and f"removed  {gost_fingerprint}" in result.stdout
+    result = pki_cli("trust", "remove", "root.pem", *state, cwd=tmp_path)
+    assert result.returncode == 0 and "removed  " in result.stdout
+    for which in ("root.pem", "12ab", "not-hex!"):
+        result = pki_cli("trust", "remove", which, *state, cwd=tmp_path)
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert list(folder.iterdir()) == []
+    (folder / "by-hand.pem").write_text("not a certificate")
+    result = pki_cli("trust", "list", *state, cwd=tmp_path)
+    assert result.returncode == 2 and "by-hand.pem: not a PEM or DER certificate" in result.stderr

@@ -59,6 +59,7 @@ from gateway import contract as c
 from gateway.security import algorithms as alg
 from gateway.security import wss
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+from gateway.security.issuerserial import name_key
 from gateway.security.xmldsig import seal
 from tests.test_wss import (KEYS, NS, WSU_ID, XMLSEC_IDS, Pki, Signer, dump, envelope, make_pki, one, parse,
                             resign, xmlsec1, xmlsec1_signed)
@@ -193,7 +194,7 @@ def make_bases(pki: Pki, workdir: Path) -> list[Base]:
                                                                        timestamp=False, data_style="typed"),
                       pki.ec, "signxml"))
     for kind, data_style in (("rsa", "inline"), ("ec", "escaped")):
-        raw = xmlsec1_signed(pki, workdir, kind, envelope(data_style))
+        raw = xmlsec1_signed(getattr(pki, kind), workdir, envelope(data_style))
         bases.append(Base(f"xmlsec1-{kind}-keyidentifier-{data_style}", raw, getattr(pki, kind), "xmlsec1"))
     return bases
 
@@ -813,7 +814,7 @@ def token_certificate(root: etree._Element, pki: Pki) -> x509.Certificate | None
     try:
         issuer = x509.Name.from_rfc4514_string(serial.findtext(f"{{{c.DS_NS}}}X509IssuerName"),
                                                {"SERIALNUMBER": NameOID.SERIAL_NUMBER})
-        return pki.lookup(issuer, int(serial.findtext(f"{{{c.DS_NS}}}X509SerialNumber")))
+        return pki.lookup(name_key(issuer), int(serial.findtext(f"{{{c.DS_NS}}}X509SerialNumber")))
     except (TypeError, ValueError):
         return None
 

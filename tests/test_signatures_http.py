@@ -16,6 +16,7 @@ from gateway import client
 from gateway import contract as c
 from gateway.security import wss
 from gateway.security.algorithms import AlgorithmPolicy
+from gateway.security.issuerserial import CertificateIndex
 from tests.conftest import (CONSUMER_BIN, ECHO_NS, OTHER_BIN, PASSWORD, PROVIDER_BIN, ProviderStub, echo_request,
                             send_message, start_harness, stop_harness)
 
@@ -37,11 +38,8 @@ def _signing_provider(pki, bin_=PROVIDER_BIN):
 
 def _gateway_verifies(harness, raw: bytes) -> wss.VerifiedEnvelope:
     gateway_cert = harness.app.env.security.signing.certificate
-
-    def known(issuer, serial):
-        return gateway_cert if (issuer, serial) == (gateway_cert.issuer, gateway_cert.serial_number) else None
-
-    verified = wss.verify_envelope(raw, policy=AlgorithmPolicy(), now=datetime.now(timezone.utc), certificates=known)
+    verified = wss.verify_envelope(raw, policy=AlgorithmPolicy(), now=datetime.now(timezone.utc),
+                                   certificates=CertificateIndex([gateway_cert]).find)
     assert verified.certificate == gateway_cert
     return verified
 

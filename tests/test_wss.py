@@ -21,6 +21,7 @@ from gateway import contract as c
 from gateway.security import algorithms as alg
 from gateway.security import wss
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+from gateway.security.issuerserial import CertificateIndex, NameKey
 from gateway.security.xmldsig import seal
 
 ECHO_NS = "urn:shep-emulator:demo:echo"
@@ -36,6 +37,13 @@ class Signer:
     key: object
     cert: x509.Certificate
 
+    def key_and_cert(self, directory: Path, name: str = "signer") -> str:
+        """The --privkey-pem argument of xmlsec1."""
+        key, cert = directory / f"{name}.key.pem", directory / f"{name}.pem"
+        key.write_bytes(self.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        cert.write_bytes(self.cert.public_bytes(Encoding.PEM))
+        return f"{key},{cert}"
+
 
 @dataclass
 class Pki:
@@ -45,21 +53,15 @@ class Pki:
     expired: Signer
     other: Signer  # a second RSA leaf: "signed by someone else"
 
-    def lookup(self, issuer: x509.Name, serial: int) -> x509.Certificate | None:
+    def lookup(self, issuer: NameKey, serial: int) -> x509.Certificate | None:
         leaves = (self.rsa, self.ec, self.expired, self.other)
-        return next((s.cert for s in leaves if s.cert.issuer == issuer and s.cert.serial_number == serial), None)
+        return CertificateIndex(s.cert for s in leaves).find(issuer, serial)
 
     def pem(self, directory: Path, name: str) -> Path:
         cert = self.ca.cert if name == "ca" else getattr(self, name).cert
         path = directory / f"{name}.pem"
         path.write_bytes(cert.public_bytes(Encoding.PEM))
         return path
-
-    def key_and_cert(self, directory: Path, name: str) -> str:
-        """The --privkey-pem argument of xmlsec1."""
-        path = directory / f"{name}.key.pem"
-        path.write_bytes(getattr(self, name).key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-        return f"{path},{self.pem(directory, name)}"
 
 
 def make_pki() -> Pki:
@@ -581,31 +583,55 @@ WSS_TEMPLATE = """<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
         </ds:Reference>
       </ds:SignedInfo>
       <ds:SignatureValue/>
-      <ds:KeyInfo><wsse:SecurityTokenReference><wsse:KeyIdentifier ValueType="{value_type}"
-          EncodingType="{encoding_type}">{cert}</wsse:KeyIdentifier></wsse:SecurityTokenReference></ds:KeyInfo>
+      {key_info}
     </ds:Signature>"""
+KEY_IDENTIFIER_INFO = f"""<ds:KeyInfo xmlns:wsse="{c.WSSE_NS}"><wsse:SecurityTokenReference><wsse:KeyIdentifier
+          ValueType="{wss.X509V3}" EncodingType="{wss.BASE64_BINARY}">{{cert}}</wsse:KeyIdentifier>
+        </wsse:SecurityTokenReference></ds:KeyInfo>"""
+# xmlsec1 fills in an empty X509IssuerSerial from the signing certificate, X509IssuerName as OpenSSL writes it.
+ISSUER_SERIAL_INFO = "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial/></ds:X509Data></ds:KeyInfo>"
 
 
-def xmlsec1_signed(pki: Pki, tmp_path: Path, kind: str, raw: bytes | None = None) -> bytes:
-    """`raw` (default: an `envelope()`) signed by xmlsec1 itself in the client layout of §8 (KeyIdentifier)."""
-    signer = getattr(pki, kind)
+def xmlsec1_signed(signer: Signer, tmp_path: Path, raw: bytes | None = None, *,
+                   key_info: str = KEY_IDENTIFIER_INFO) -> bytes:
+    """`raw` (default: an `envelope()`) signed by xmlsec1 itself, in the client layout of §8 (KeyIdentifier)
+    unless another `key_info` template is given."""
     root = parse(envelope() if raw is None else raw)
     root.find(c.BODY).set(WSU_ID, "id-1")
     security = etree.SubElement(root.find(c.HEADER), f"{{{c.WSSE_NS}}}Security", nsmap={"wsse": c.WSSE_NS})
     security.set(c.MUST_UNDERSTAND, "1")
-    security.append(etree.fromstring(WSS_TEMPLATE.format(
-        method=alg.RSA_SHA256 if kind == "rsa" else alg.ECDSA_SHA256, body_id="id-1", value_type=wss.X509V3,
-        encoding_type=wss.BASE64_BINARY, cert=base64.b64encode(signer.cert.public_bytes(Encoding.DER)).decode(),
-    ).replace("<ds:KeyInfo>", f'<ds:KeyInfo xmlns:wsse="{c.WSSE_NS}">')))
+    method = alg.ECDSA_SHA256 if isinstance(signer.key, ec.EllipticCurvePrivateKey) else alg.RSA_SHA256
+    security.append(etree.fromstring(WSS_TEMPLATE.format(method=method, body_id="id-1", key_info=key_info.format(
+        cert=base64.b64encode(signer.cert.public_bytes(Encoding.DER)).decode()))))
     result = xmlsec1(tmp_path, dump(root), "--id-attr:Id", f"{c.SOAP_NS}:Body", "--privkey-pem",
-                     pki.key_and_cert(tmp_path, kind), command="--sign")
+                     signer.key_and_cert(tmp_path), command="--sign")
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
+
+
+def in_token_reference(signed: bytes) -> bytes:
+    """The KeyInfo's ds:X509Data moved into a wsse:SecurityTokenReference (WSS X.509 token profile §3.3.3),
+    as WSS4J lays out X509IssuerSerial; KeyInfo is outside SignedInfo, so the signature still holds."""
+    root = parse(signed)
+    data = one(root, "//ds:KeyInfo/ds:X509Data")
+    token = etree.SubElement(data.getparent(), wss.TOKEN_REFERENCE, nsmap={"wsse": c.WSSE_NS})
+    token.append(data)
+    return dump(root)
+
+
+@pytest.mark.parametrize("kind", KEYS)
+def test_we_accept_xmlsec1_issuer_serial(pki, tmp_path, kind):
+    """xmlsec1 names the certificate itself; OpenSSL writes the Cyrillic issuer as \\D2\\B0… escapes."""
+    signer = getattr(pki, kind)
+    signed = xmlsec1_signed(signer, tmp_path, key_info=ISSUER_SERIAL_INFO)
+    assert "serialNumber=BIN161140016747" in one(parse(signed), "//ds:X509IssuerName").text
+    for raw in (signed, in_token_reference(signed)):
+        assert verify(pki, raw).certificate == signer.cert
 
 
 @pytest.mark.parametrize("kind", KEYS)
 def test_we_accept_xmlsec1_envelopes(pki, tmp_path, kind):
     """An independent signer's envelope (pretty-printed, base64 wrapped) in the client layout of §8."""
-    signed = xmlsec1_signed(pki, tmp_path, kind)
+    signed = xmlsec1_signed(getattr(pki, kind), tmp_path)
     assert verify(pki, signed).certificate == getattr(pki, kind).cert
     refused(pki, signed.replace(b"<senderId>consumer<", b"<senderId>intruder<"), "SIGNATURE_DIGEST_INVALID")

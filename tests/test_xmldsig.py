@@ -203,7 +203,7 @@ def xmlsec1_sign(pki: Pki, tmp_path: Path, method: str, digest: str, kind: str =
     """A payload signed by xmlsec1 as KalkanCrypt lays it out: pretty-printed, comments, the Signature with a tail."""
     template = TEMPLATE.format(echo=ECHO_NS, c14n=alg.C14N, method=method, enveloped=alg.ENVELOPED,
                                c14n_comments=alg.C14N_COMMENTS, digest=digest)
-    result = xmlsec1(tmp_path, template.encode(), "--privkey-pem", pki.key_and_cert(tmp_path, kind),
+    result = xmlsec1(tmp_path, template.encode(), "--privkey-pem", getattr(pki, kind).key_and_cert(tmp_path),
                      command="--sign")
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout

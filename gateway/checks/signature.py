@@ -36,7 +36,7 @@ def _verify_envelope(ctx: MessageContext) -> None:
     try:
         # ctx.tree is ctx.raw as parsed, not yet edited: what is verified is what is processed next.
         verified = wss.verify_envelope(ctx.raw, policy=security.policy, now=ctx.received_at,
-                                       clock_skew=security.clock_skew, certificates=security.find_certificate,
+                                       clock_skew=security.clock_skew, certificates=security.certificates.find,
                                        tree=ctx.tree)
     except SignatureError as error:
         raise _fault(error) from None
@@ -78,8 +78,7 @@ def validate_certificate(ctx: MessageContext) -> None:
 def _bind(security, participant, cert, what: str) -> None:
     """A participant signs with its pinned certificate, or with one carrying its BIN (OU=BIN…)."""
     if participant.certificate is not None:
-        pinned = security.pinned(participant.certificate)
-        if cert != pinned:
+        if cert != security.pinned[participant.certificate]:
             raise Fault("CERT_NOT_SENDERS", f"{what}: {participant.id!r} is pinned to another certificate")
         return
     if participant.bin is None:

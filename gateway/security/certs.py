@@ -218,13 +218,6 @@ class CertificateValidator:
         self._paths: dict[x509.Certificate, list[x509.Certificate]] = {}
         self._paths_lock = threading.Lock()
 
-    def find(self, issuer: x509.Name, serial: int) -> x509.Certificate | None:
-        """Look up a known certificate by issuer and serial (X509IssuerSerial key info)."""
-        for cert in self.anchors + self.intermediates:
-            if cert.issuer == issuer and cert.serial_number == serial:
-                return cert
-        return None
-
     def validate(self, cert: x509.Certificate, *, at: datetime, signing: bool = True,
                  what: str = "signature") -> ValidatedCertificate:
         if at < cert.not_valid_before_utc:

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from gateway import contract as c
@@ -19,6 +18,7 @@ from gateway import soap
 from gateway.security.algorithms import (EXC_C14N, AlgorithmPolicy, SignatureError, canonicalize, digest,
                                          in_scope_prefixes, load_certificate, malformed, methods_for_key)
 from gateway.security.gost.x509 import public_key as certificate_key
+from gateway.security.issuerserial import NameKey, parse_name
 from gateway.security.xmldsig import (KEY_INFO, SIGNATURE, X509_CERTIFICATE, X509_DATA, ParsedSignature,
                                       der_base64, new_signature, read_signature, seal)
 
@@ -43,9 +43,6 @@ etree.register_namespace("wsu", c.WSU_NS)
 
 # Every attribute a reference could be resolved by (pitfall 3): Id, ID, id in any namespace (wsu:Id, xml:id).
 _ID_ATTRIBUTES = etree.XPath("//@*[local-name()='Id' or local-name()='ID' or local-name()='id']")
-# Keywords Java and Kalkan write in X509IssuerName that RFC 4514 parsing does not know.
-_DN_KEYWORDS = {"SERIALNUMBER": NameOID.SERIAL_NUMBER, "SURNAME": NameOID.SURNAME, "GIVENNAME": NameOID.GIVEN_NAME,
-                "G": NameOID.GIVEN_NAME, "E": NameOID.EMAIL_ADDRESS, "EMAILADDRESS": NameOID.EMAIL_ADDRESS}
 
 
 def _new_id(prefix: str) -> str:
@@ -167,13 +164,15 @@ def _token_text(token: etree._Element) -> str:
 def _by_issuer_serial(serial: etree._Element, certificates) -> x509.Certificate:
     name, number = serial.findtext(X509_ISSUER_NAME), serial.findtext(X509_SERIAL_NUMBER)
     try:
-        issuer = x509.Name.from_rfc4514_string(name.strip(), _DN_KEYWORDS)
+        issuer = parse_name(name)
         serial_number = int(number.strip())
-    except (AttributeError, ValueError):
-        raise malformed(f"unreadable X509IssuerSerial ({name!r}, {number!r})") from None
+    except (AttributeError, TypeError, ValueError) as error:
+        raise malformed(f"unreadable X509IssuerSerial ({name!r}, {number!r}): {error}") from None
     found = certificates(issuer, serial_number)
     if found is None:
-        raise malformed(f"no known certificate for issuer {name!r}, serial {serial_number}")
+        raise malformed(f"X509IssuerSerial: no known certificate for issuer {name.strip()}, serial {serial_number}; "
+                        "send the certificate itself (KeyIdentifier or BinarySecurityToken) or make it known "
+                        "to the verifier")
     return found
 
 
@@ -236,15 +235,15 @@ def _check_timestamp(header: etree._Element, covered: list[etree._Element], now:
 
 
 def verify_envelope(raw: bytes, *, policy: AlgorithmPolicy, now: datetime, clock_skew: timedelta = timedelta(minutes=5),
-                    certificates: Callable[[x509.Name, int], x509.Certificate | None] = lambda issuer, serial: None,
+                    certificates: Callable[[NameKey, int], x509.Certificate | None] = lambda issuer, serial: None,
                     tree: etree._ElementTree | None = None) -> VerifiedEnvelope:
     """Verify the one ds:Signature in wsse:Security; SignatureError names the catalogue fault.
 
     Structure, XSW and algorithm checks come before any crypto. `certificates(issuer, serial)` resolves
-    the X509IssuerSerial KeyInfo style. Unsigned comments are stripped from the verified elements, so
-    what is read from `body` is what was digested. Not-well-formed or DOCTYPE input raises the parser's
-    etree.XMLSyntaxError / ValueError. `tree`, when given, is `raw` as the hardened parser read it, untouched
-    (it saves parsing twice); it is verified, and returned, in place.
+    the X509IssuerSerial KeyInfo style (`issuerserial.CertificateIndex.find`). Unsigned comments are
+    stripped from the verified elements, so what is read from `body` is what was digested. Not-well-formed
+    or DOCTYPE input raises the parser's etree.XMLSyntaxError / ValueError. `tree`, when given, is `raw` as
+    the hardened parser read it, untouched (it saves parsing twice); it is verified, and returned, in place.
     """
     tree = c.PARSER.parse(raw) if tree is None else tree
     envelope = tree.getroot()

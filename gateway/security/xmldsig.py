@@ -245,7 +245,10 @@ def verify_document(root: etree._Element | bytes, *, policy: AlgorithmPolicy) ->
     c14n = reference.c14n_method(skip=1)
     encoded = None if parsed.key_info is None else parsed.key_info.findtext(f"{X509_DATA}/{X509_CERTIFICATE}")
     if encoded is None:
-        raise malformed("the payload signature has no KeyInfo/X509Data/X509Certificate")
+        # Not an X509IssuerSerial alone: the document travels to parties that do not share the gateway's
+        # certificate index, and each verifies it on its own.
+        raise malformed("the payload signature has no KeyInfo/X509Data/X509Certificate: a signed document "
+                        "carries its certificate (contract §9)")
     certificate = load_certificate(encoded)
     with _enveloped(signature):
         document = canonicalize(_document(root), c14n, reference.prefixes, comments=False)

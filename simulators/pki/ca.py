@@ -433,6 +433,11 @@ class TestPKI:
     def certificates(self) -> list[dict]:
         return copy.deepcopy(self._records())
 
+    def issued_certificate(self, serial: int) -> x509.Certificate | None:
+        """An end-entity certificate by serial (`issue` writes it before the index), from any process."""
+        relative = f"certs/{int(serial)}.pem"
+        return self._cert(relative) if (self.dir / relative).is_file() else None
+
     def root(self, alg: str = "rsa") -> x509.Certificate:
         """The root above the issuing CA of `alg` (RSA and EC share one, the GOST generations another)."""
         self._require_initialised()

@@ -1,4 +1,5 @@
-"""`shep pki init | issue | revoke | list`: the test national CA from the command line."""
+"""`shep pki init | issue | revoke | list | trust`: the test national CA, and the CA certificates an integrator
+trusts besides it, from the command line."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ from typing import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from gateway.security.certfolders import Trusted, TrustFolder, fingerprint, read_certificates
 from gateway.security.gost.keys import GostPrivateKey
 from gateway.security.keyfiles import save_credentials, write_atomically
 from simulators.pki import profile
@@ -102,6 +104,54 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _trust_folder(args) -> TrustFolder:
+    return TrustFolder.of_pki(_pki(args).dir)
+
+
+def _show(entry: Trusted) -> str:
+    cert = entry.certificate
+    return (f"{entry.fingerprint}  {entry.role:<12} until {cert.not_valid_after_utc:%Y-%m-%d}  "
+            f"{cert.subject.rfc4514_string()}")
+
+
+def cmd_trust_add(args) -> int:
+    folder = _trust_folder(args)
+    try:
+        added = folder.add(Path(args.file).read_bytes())
+    except ValueError as exc:
+        return _fail("trust add", f"{args.file}: {exc}")
+    for entry, new in added:
+        print(("trusted  " if new else "already  ") + _show(entry))
+    print(f"in {folder.dir}; restart `shep serve` to use it")
+    return 0
+
+
+def cmd_trust_list(args) -> int:
+    try:
+        entries = _trust_folder(args).entries()
+    except ValueError as exc:  # a file put there by hand
+        return _fail("trust list", str(exc))
+    for entry in entries:
+        print(_show(entry))
+    print(f"{len(entries)} trusted certificate(s) besides the configured anchors")
+    return 0
+
+
+def cmd_trust_remove(args) -> int:
+    folder = _trust_folder(args)
+    path = Path(args.certificate)
+    try:
+        # A file names its certificates by their fingerprints; anything else is a fingerprint (prefix).
+        which = [fingerprint(cert) for cert in read_certificates(path)] if path.is_file() else [args.certificate]
+        removed = [folder.remove(prefix) for prefix in which]
+    except (KeyError, ValueError) as exc:
+        return _fail("trust remove", exc.args[0])
+    for entry in removed:
+        print(f"removed  {_show(entry)}")
+    print("restart `shep serve` to stop trusting it")
+    return 0
+
+
 def _guarded(func: Callable, command: str) -> Callable:
     """One line on stderr and exit status 2 for the errors a user can cause, never a traceback."""
 
@@ -157,3 +207,19 @@ def register(subparsers, common: Callable[[argparse.ArgumentParser], None]) -> N
     common(listing)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_guarded(cmd_list, "list"))
+
+    trust = sub.add_parser("trust", help="CA certificates trusted besides the configured anchors (the national "
+                                         "CA's test roots, say), read by `shep serve` when it starts")
+    trust_sub = trust.add_subparsers(dest="trust_command", required=True)
+    add = trust_sub.add_parser("add", help="trust the CA certificate(s) of a PEM or DER file")
+    common(add)
+    add.add_argument("file", metavar="FILE")
+    add.set_defaults(func=_guarded(cmd_trust_add, "trust add"))
+    trusted = trust_sub.add_parser("list", help="the trusted CA certificates, by SHA-256 fingerprint")
+    common(trusted)
+    trusted.set_defaults(func=_guarded(cmd_trust_list, "trust list"))
+    remove = trust_sub.add_parser("remove", help="stop trusting a CA certificate")
+    common(remove)
+    remove.add_argument("certificate", metavar="FINGERPRINT|FILE",
+                        help="its fingerprint as `trust list` shows it (8 hex digits or more), or its file")
+    remove.set_defaults(func=_guarded(cmd_trust_remove, "trust remove"))
