@@ -535,6 +535,15 @@ BENCH_POSTGRES = os.environ.get("SHEP_BENCH_POSTGRES_URL") or os.environ.get(
 
 # -- the lower bound ------------------------------------------------------------------------------
 
+def per_call_ms(func, rounds: int, clock) -> float:
+    """Milliseconds of `clock` per call of `func`, after one warm-up call."""
+    func()
+    start = clock()
+    for _ in range(rounds):
+        func()
+    return (clock() - start) / rounds * 1000
+
+
 def lower_bound(setup: Setup, rounds: int = 400) -> dict:
     """In-process: the signature and c14n work a routed sync message needs, at its rawest (lxml's C14N,
     hashlib, OpenSSL's ECDSA), next to what our full verify and sign cost on the same envelope."""
@@ -569,11 +578,7 @@ def lower_bound(setup: Setup, rounds: int = 400) -> dict:
     now = datetime.now(timezone.utc)
 
     def timed(func) -> float:
-        func()
-        start = time.perf_counter()
-        for _ in range(rounds):
-            func()
-        return (time.perf_counter() - start) / rounds * 1000
+        return per_call_ms(func, rounds, time.perf_counter)
 
     verify_ms, sign_ms = timed(raw_verify), timed(raw_sign)
     ours_verify = timed(lambda: verify_envelope(envelope, policy=policy, now=now))
@@ -597,11 +602,7 @@ def gost_in_process(setup: Setup, rounds: int = 200) -> dict:
     value = key.sign(envelope)
 
     def cpu(func) -> float:
-        func()
-        start = time.process_time()
-        for _ in range(rounds):
-            func()
-        return (time.process_time() - start) / rounds * 1000
+        return per_call_ms(func, rounds, time.process_time)
 
     verify = cpu(lambda: verify_envelope(envelope, policy=policy, now=now))
     sign = cpu(lambda: sign_envelope(envelope, key, cert, key_info="issuerserial"))
