@@ -213,3 +213,18 @@ def test_certificate_crl_and_ocsp_signed_with_gost(openssl):
     assert response.certificates == [ca] and response.certificate_status == ocsp.OCSPCertStatus.GOOD
     assert gost_x509.signed_by(response, ca_key.public_key())
     assert not gost_x509.signed_by(response, leaf_key.public_key())
+
+
+def test_without_the_openssl_provider(monkeypatch):
+    """The pure-Python path: Streebog still hashes (gostcrypto), ГОСТ 34.311-95 is refused with its reason."""
+    from gateway.security import algorithms as alg
+    from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+
+    monkeypatch.setattr(digests, "backend", lambda: ("python", digests._python))
+    assert digests.digest(digests.STREEBOG_512, M1).hex() == STREEBOG_512_M1
+    AlgorithmPolicy().check(alg.GOST2015_512_SIGNATURE, alg.GOST2015_512_DIGEST)
+    with pytest.raises(SignatureError) as caught:
+        AlgorithmPolicy().check(alg.GOST2004_SIGNATURE, alg.GOST2004_DIGEST)
+    assert caught.value.name == "SIGNATURE_ALGORITHM_UNSUPPORTED" and "libengine-gost-openssl" in caught.value.detail
+    with pytest.raises(digests.DigestUnavailable):
+        digests.digest(digests.GOST34311, b"abc")

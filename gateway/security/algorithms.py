@@ -99,7 +99,7 @@ class AlgorithmPolicy:
             if isinstance(algorithm, hashes.SHA1) and not self.allow_sha1:
                 raise SignatureError("SIGNATURE_ALGORITHM_REFUSED", f"{uri}: SHA-1 is refused")
             if isinstance(algorithm, str) and not gost_digests.available(algorithm):
-                raise SignatureError("SIGNATURE_ALGORITHM_UNSUPPORTED", f"{uri}: {gost_digests.missing(algorithm)}")
+                raise SignatureError("SIGNATURE_ALGORITHM_UNSUPPORTED", f"{uri}: {gost_digests.UNAVAILABLE}")
 
 
 def short_name(signature_uri: str) -> str:

@@ -16,7 +16,8 @@ from gateway.security.certfolders import Trusted, TrustFolder, fingerprint, read
 from gateway.security.gost.keys import GostPrivateKey
 from gateway.security.keyfiles import save_credentials, write_atomically
 from simulators.pki import profile
-from simulators.pki.ca import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_REASONS, NotInitialised, TestPKI
+from simulators.pki.ca import NotInitialised, TestPKI
+from simulators.pki.hierarchy import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_REASONS
 
 DEFAULT_P12_PASSWORD = "shep-test"
 

@@ -63,7 +63,7 @@ class _OpenSSLProvider:
 
 def _python(name: str, data: bytes) -> bytes:
     if name == GOST34311:
-        raise DigestUnavailable(missing(name))
+        raise DigestUnavailable(UNAVAILABLE)
     import gostcrypto  # only on the fallback path: importing it costs ~50 ms
 
     return gostcrypto.gosthash.new(name, data=data).digest()
@@ -79,13 +79,12 @@ def backend():
         return "python", _python
 
 
+UNAVAILABLE = "ГОСТ 34.311-95 needs the OpenSSL GOST provider (Debian libengine-gost-openssl)"
+
+
 def available(name: str) -> bool:
+    """Only ГОСТ 34.311-95 has no pure-Python fallback."""
     return name != GOST34311 or backend()[0] != "python"
-
-
-def missing(name: str) -> str:
-    """Why `name` is not available here."""
-    return "ГОСТ 34.311-95 needs the OpenSSL GOST provider (Debian libengine-gost-openssl)"
 
 
 def digest(name: str, data: bytes) -> bytes:
