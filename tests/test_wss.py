@@ -20,6 +20,7 @@ from gateway import client
 from gateway import contract as c
 from gateway.security import algorithms as alg
 from gateway.security import wss
+from gateway.security.gost import digests as gost_digests
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
 from gateway.security.issuerserial import CertificateIndex, NameKey
 from gateway.security.xmldsig import seal
@@ -524,7 +525,9 @@ def test_policy_and_methods_for_key(pki):
     gost = [(uri, alg.SHA256) for uri in (alg.GOST2004_SIGNATURE, alg.GOST2015_256_SIGNATURE,
                                            alg.GOST2015_512_SIGNATURE)]
     gost += [(alg.RSA_SHA256, uri) for uri in (alg.GOST2004_DIGEST, alg.GOST2015_256_DIGEST, alg.GOST2015_512_DIGEST)]
-    for signature_method, digest_method in gost:  # GOST is admitted (its refusal cases: tests/test_gost_xml.py)
+    if not gost_digests.available(gost_digests.GOST34311):  # GOST 2004 has no pure-Python hash (test_gost.py)
+        gost = [pair for pair in gost if not {alg.GOST2004_SIGNATURE, alg.GOST2004_DIGEST} & set(pair)]
+    for signature_method, digest_method in gost:  # GOST is admitted (its refusal cases: tests/test_gost*.py)
         AlgorithmPolicy().check(signature_method, digest_method)
     with pytest.raises(SignatureError) as caught:
         AlgorithmPolicy().check(alg.SHA256, alg.SHA256)  # a digest URI is no SignatureMethod

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
+from gateway.security.gost import digests
 from gateway.security.gost import x509 as gost_x509
 from gateway.security.gost.keys import GOST2004, GOST2015, GostPrivateKey, GostPublicKey
 
@@ -59,6 +60,13 @@ ROOTS = (ROOT, GOST_ROOT)
 CAS = {ca.slug: ca for ca in (*ROOTS, *ISSUING.values())}
 # cryptography's builders need a key of theirs; for a GOST subject this one stands in until `with_gost`.
 PLACEHOLDER = gost_x509.placeholder_key()
+
+
+def available(alg: str) -> str | None:
+    """Why the PKI cannot make `alg` keys' signatures here, or None: GOST 2004 needs ГОСТ 34.311-95."""
+    if alg == "gost2004" and not digests.available(digests.GOST34311):
+        return digests.UNAVAILABLE
+    return None
 
 
 def utc_now() -> datetime:

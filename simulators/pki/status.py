@@ -71,7 +71,8 @@ class RevocationStatus:
             # NotImplementedError: several CertIDs in one request; cryptography answers one per response.
             return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         self._require_initialised()
-        ca = next((ca for ca in ISSUING.values() if self._cert_id_hashes_of(ca, algorithm) == cert_id), None)
+        ca = next((ca for ca in ISSUING.values()
+                   if self.has_ca(ca) and self._cert_id_hashes_of(ca, algorithm) == cert_id), None)
         if ca is None:  # not one of our issuing CAs: no responder of ours may answer for it
             return self._unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         record = next((r for r in self._records() if r["serial"] == str(serial) and r["issuer_slug"] == ca.slug),

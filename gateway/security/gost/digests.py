@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
 
 log = logging.getLogger("shep.gost")
 
@@ -71,7 +72,10 @@ def _python(name: str, data: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=1)
 def backend():
-    """(name, function) of the implementation in use, chosen once per process."""
+    """(name, function) of the implementation in use, chosen once per process; SHEP_GOST_PROVIDER=off
+    takes the pure-Python path (to see what a machine without the Debian package does)."""
+    if os.environ.get("SHEP_GOST_PROVIDER") == "off":
+        return "python", _python
     try:
         return "openssl-gost", _OpenSSLProvider()
     except OSError as exc:
