@@ -800,3 +800,25 @@ def test_gost2004_without_its_hash_says_why(tmp_path, monkeypatch):
         pki.issue("person", "gost2004")
     assert pki.issue("person", "gost2015").cert.issuer == pki.issuing_ca("gost2015").subject
     assert len(pki.intermediates()) == 3
+
+
+@pytest.mark.parametrize("alg", ["gost2015", pytest.param("gost2004", marks=pytest.mark.skipif(
+    not GOST2004_HERE, reason="ГОСТ 34.311-95 needs the OpenSSL GOST provider (Debian libengine-gost-openssl)"))])
+def test_gost_certificates_of_every_kind_and_usage(pki, alg):
+    """GOST certificates in the national profile: GOST key and signature OIDs, the chain to the GOST root,
+    usages as for RSA; every kind, both usages."""
+    from gateway.security.gost import x509 as gost_x509
+    from gateway.security.gost.keys import PROFILES
+
+    issuing, root = pki.issuing_ca(alg), pki.root(alg)
+    assert gost_x509.issued_by(issuing, root) and gost_x509.issued_by(root, root)
+    assert gost_x509.issued_by(pki.ocsp_responder(alg), issuing)
+    for kind in profile.KINDS:
+        for usage in profile.USAGES:
+            cert = pki.issue(kind, alg, usage).cert
+            assert cert.signature_algorithm_oid.dotted_string == PROFILES[alg].signature_oid
+            assert gost_x509.public_key(cert).profile is PROFILES[alg]
+            assert gost_x509.issued_by(cert, issuing)
+            assert ext(cert, x509.KeyUsage).value.content_commitment == (usage == "sign")
+            assert ext(cert, x509.SubjectKeyIdentifier).value.digest == gost_x509.public_key(cert).key_identifier()
+            assert identity.subject_iin(cert)
