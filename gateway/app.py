@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from twisted.internet import defer
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -77,8 +78,13 @@ class GatewayApp:
         self.metrics = Metrics()
         # One dedicated pool for XML, crypto and store work keeps the reactor responsive (library notes §6).
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
-        self.env = Environment(settings=gw, registry=settings.registry, passwords=PasswordVerifier(),
-                               replay_guard=self.store, payload_schemas=PayloadSchemas(), clock=clock)
+        # Passwords not verified before are hashed in a pool of their own: guesses never queue in shep-work.
+        self.password_pool = ThreadPool(minthreads=1, maxthreads=1, name="shep-passwords")
+        passwords = PasswordVerifier(run=lambda func, *args: deferToThreadPool(reactor, self.password_pool,
+                                                                                func, *args))
+        self.env = Environment(settings=gw, registry=settings.registry, passwords=passwords,
+                               replay_guard=self.store, lockouts=self.store, payload_schemas=PayloadSchemas(),
+                               clock=clock, sleep=lambda seconds: deferLater(reactor, seconds))
         self.forwarder = Forwarder(reactor, persistent=persistent_connections,
                                    connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
@@ -285,6 +291,7 @@ class GatewayApp:
             raise
         # Started only once everything is in place: a pool thread left running would keep the process alive.
         self.pool.start()
+        self.password_pool.start()
         self.push.start()
         return self.port
 
@@ -298,4 +305,6 @@ class GatewayApp:
         if self.pool.started:
             # Joins the worker threads: no journal write is cut in half.
             self.pool.stop()
+        if self.password_pool.started:
+            self.password_pool.stop()
         self.store.close()

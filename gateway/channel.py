@@ -8,15 +8,18 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from gateway.context import Environment, MessageContext, Verdict
-from gateway.faults import Fault
+from gateway.faults import CATALOGUE, Fault
 from gateway.journal import Journal, JournalEntry
 from gateway.logs import message_logger
 from gateway.metrics import Metrics
+from gateway.pipeline import HEAD, run_checks
 from gateway.security.wss import sign_envelope
 from gateway.shapes import Shape
 from gateway.soap import fault_envelope
 
 GATEWAY = "gateway"
+# Answered late (gateway.lockout_delay_seconds): a guesser's connection waits, the work pool does not.
+_GUESSES = {spec.code for spec in CATALOGUE.values() if spec.name in ("SENDER_PASSWORD_INVALID", "SENDER_LOCKED_OUT")}
 
 
 @dataclass
@@ -60,6 +63,8 @@ class Channel:
         except Exception:
             log.exception("internal error")
             reply = await self._internal_error(ctx)
+        if reply.fault_code in _GUESSES:
+            await self.env.sleep(self.env.settings.lockout_delay_seconds)
         reply.session_id = ctx.session_id
         total = time.perf_counter() - start
         self.metrics.hop_seconds.labels("total").observe(total)
@@ -75,6 +80,21 @@ class Channel:
 
     async def _process(self, ctx: MessageContext) -> Awaitable[Reply]:
         raise NotImplementedError
+
+    async def authenticate(self, ctx: MessageContext) -> Reply | None:
+        """HEAD in the work pool, then a password not verified before hashed in the password pool: guesses never
+        hold the work pool, where senders verified before are served. The refusal, if HEAD refuses."""
+        refused = await self.run_in_pool(self._head, ctx)
+        if refused is None and ctx.password_to_verify is not None:
+            ctx.password_valid = await self.env.passwords.verify_apart(*ctx.password_to_verify)
+        return refused
+
+    def _head(self, ctx: MessageContext) -> Reply | None:
+        try:
+            run_checks(HEAD, ctx, self.metrics.observe_check)
+        except Fault as fault:
+            return self.refuse(ctx, fault, [self.entry("request-in", ctx, fault=fault)])
+        return None
 
     def seal(self, ctx: MessageContext, raw: bytes) -> bytes:
         """What the gateway sends: signed with its own certificate when the exchange is a signed one."""

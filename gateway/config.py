@@ -66,6 +66,12 @@ class GatewaySettings:
     journal_store_bytes: bool = True
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
+    # Wrong passwords of one participant before it is locked out, and for how long (as the portal's).
+    lockout_attempts: int = 5
+    lockout_minutes: float = 15.0
+    # A wrong password or a locked-out sender is answered this late (holding no thread): one guess a second
+    # per connection at most.
+    lockout_delay_seconds: float = 1.0
     # Signatures (docs/signatures.md). Empty / None: the test PKI in state_dir/pki.
     trust_anchors: tuple[Path, ...] = ()
     # Folders of certificates X509IssuerSerial key info may name.
@@ -290,6 +296,9 @@ _GATEWAY_FIELDS = {
     "max_response_bytes": _positive_int,
     "journal_store_bytes": _boolean,
     "worker_threads": _positive_int,
+    "lockout_attempts": _positive_int,
+    "lockout_minutes": _positive_number,
+    "lockout_delay_seconds": _positive_number,
     "trust_anchors": _existing_files,
     "certificate_dirs": _existing_dirs,
     "signing_key": _existing_file,

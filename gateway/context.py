@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from lxml import etree
 
@@ -25,6 +25,16 @@ class Exchanges(Protocol):
 
 class ReplayGuard(Protocol):
     def remember_message(self, sender_id: str, message_id: str, seen_at: datetime, window) -> bool: ...
+
+
+class Lockouts(Protocol):
+    """Participants' failed password checks, in the store so that every worker sees them."""
+
+    def login_state(self, sender_id: str) -> tuple[int, datetime | None] | None: ...
+
+    def login_failed(self, sender_id: str, now: datetime, attempts: int, minutes: float) -> datetime | None: ...
+
+    def login_succeeded(self, sender_id: str, now: datetime) -> datetime | None: ...
 
 
 @dataclass
@@ -52,8 +62,10 @@ class Environment:
     registry: ServiceRegistry
     passwords: PasswordVerifier
     replay_guard: ReplayGuard
+    lockouts: Lockouts
     payload_schemas: "PayloadSchemas"
     clock: Callable[[], datetime]
+    sleep: Callable[[float], Awaitable[None]]  # on the reactor: a delayed answer holds no thread
     security: "GatewaySecurity | None" = None
     exchanges: "Exchanges | None" = None  # the AsyncChannel's record of open exchanges
 
@@ -87,6 +99,10 @@ class MessageContext:
     shape: "Shape | None" = None  # the operation found (or expected, on the answer hop)
     info: MessageInfo | None = None
     sender: Participant | None = None
+    # identify_sender: the (password, hash) pair still to verify (not verified before); the channel verifies it
+    # away from the work pool and leaves the answer in password_valid for authenticate_sender.
+    password_to_verify: tuple[str, str] | None = None
+    password_valid: bool | None = None
     service: Service | None = None
     deviations: list[Deviation] = field(default_factory=list)
     # A tolerated bare date in the request's own date (Shape.bare_date): the day it names.

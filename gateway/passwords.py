@@ -9,6 +9,7 @@ import hmac
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 SCHEME = "pbkdf2-sha256"
 DEFAULT_ITERATIONS = 200_000
@@ -48,26 +49,25 @@ class PasswordVerifier:
     request. Only successes are cached, so guessing still pays full price.
     """
 
-    def __init__(self, max_entries: int = 1024):
+    def __init__(self, max_entries: int = 1024, *, run: Callable[..., Awaitable[bool]] | None = None):
         self._max_entries = max_entries
-        # Keyed digest rather than bare sha256: a memory dump of the cache
-        # must not be cheaper to brute-force than the PBKDF2 hashes themselves.
+        # run(func, *args): where verify_apart hashes (the composition root's password pool).
+        self._run = run
         self._key = os.urandom(32)
         self._verified: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         self._lock = threading.Lock()
 
+    def verified(self, plain: str, encoded: str) -> bool:
+        """The pair was verified before: no hashing."""
+        token = self._token(plain, encoded)
+        return token is not None and self._seen(token)
+
     def verify(self, plain: str, encoded: str) -> bool:
-        if not isinstance(plain, str) or not isinstance(encoded, str):
+        token = self._token(plain, encoded)
+        if token is None:
             return False
-        try:
-            secret = plain.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        token = (encoded, hmac.digest(self._key, secret, "sha256"))
-        with self._lock:
-            if token in self._verified:
-                self._verified.move_to_end(token)
-                return True
+        if self._seen(token):
+            return True
         # Outside the lock: PBKDF2 would otherwise serialise all worker threads.
         if not verify_password(plain, encoded):
             return False
@@ -77,6 +77,28 @@ class PasswordVerifier:
             while len(self._verified) > self._max_entries:
                 self._verified.popitem(last=False)
         return True
+
+    def verify_apart(self, plain: str, encoded: str) -> Awaitable[bool]:
+        """verify, in the pool given as `run`."""
+        return self._run(self.verify, plain, encoded)
+
+    def _seen(self, token: tuple[str, bytes]) -> bool:
+        with self._lock:
+            if token in self._verified:
+                self._verified.move_to_end(token)
+                return True
+        return False
+
+    def _token(self, plain: str, encoded: str) -> tuple[str, bytes] | None:
+        if not isinstance(plain, str) or not isinstance(encoded, str):
+            return None
+        try:
+            secret = plain.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        # Keyed digest rather than bare sha256: a memory dump of the cache
+        # must not be cheaper to brute-force than the PBKDF2 hashes themselves.
+        return encoded, hmac.digest(self._key, secret, "sha256")
 
 
 def _parse(encoded: str) -> tuple[int, bytes, bytes] | None:

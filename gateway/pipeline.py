@@ -20,7 +20,7 @@ from gateway.checks.payload import (
 from gateway.checks.replay import check_message_date, reject_replay
 from gateway.checks.schema import (
     read_request_info, validate_request_schema, validate_response_schema)
-from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
+from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode, identify_sender
 from gateway.checks.service import lookup_service
 from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND
 from gateway.checks.signature import (
@@ -28,7 +28,8 @@ from gateway.checks.signature import (
     verify_provider_signature, verify_transport_signature)
 
 # Every request, on either channel, starts the same way: transport, parsing, signature, envelope, schema,
-# who sends it.
+# who sends it. A password not verified before is then hashed away from the work pool (Channel.authenticate)
+# and checked by authenticate_sender, first of what follows.
 HEAD = [
     require_post,
     limit_body_size,
@@ -40,13 +41,14 @@ HEAD = [
     tolerate_client_variations,
     validate_request_schema,
     read_request_info,
-    authenticate_sender,
+    identify_sender,
 ]
 # The signer's certificate and the message's freshness.
 _TRUST = [validate_certificate, bind_certificate_to_sender, check_message_date]
 
 REQUEST_CHECKS = [
     *HEAD,
+    authenticate_sender,
     lookup_service,
     authorize_sender,
     enforce_strict_mode,
@@ -60,6 +62,7 @@ REQUEST_CHECKS = [
 # AsyncChannel: after HEAD, the checks of the operation found in the Body.
 ASYNC_CHECKS = {
     ASYNC_SEND.operation: [
+        authenticate_sender,
         lookup_service,
         authorize_sender,
         enforce_strict_mode,
@@ -71,9 +74,11 @@ ASYNC_CHECKS = {
         validate_request_payload,
         verify_payload_signature,
     ],
-    ASYNC_GET_MESSAGES.operation: [lookup_service, enforce_strict_mode, require_transport_signature, *_TRUST],
-    ASYNC_NOTIFY.operation: [lookup_service, enforce_strict_mode, require_transport_signature, *_TRUST],
-    ASYNC_GET_STATUS.operation: _TRUST,
+    ASYNC_GET_MESSAGES.operation: [authenticate_sender, lookup_service, enforce_strict_mode,
+                                   require_transport_signature, *_TRUST],
+    ASYNC_NOTIFY.operation: [authenticate_sender, lookup_service, enforce_strict_mode, require_transport_signature,
+                             *_TRUST],
+    ASYNC_GET_STATUS.operation: [authenticate_sender, *_TRUST],
 }
 
 RESPONSE_CHECKS = [

@@ -15,7 +15,7 @@ from gateway.faults import Fault
 from gateway.forward import Forwarder, ProviderAnswer
 from gateway.journal import Journal, JournalEntry
 from gateway.metrics import Metrics
-from gateway.pipeline import REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
+from gateway.pipeline import HEAD, REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
 from gateway.shapes import SYNC_SEND, SYNC_SHAPES
 from gateway.soap import drop_transport_signature, prepare_forward, serialize, stamp_answer
 
@@ -32,6 +32,9 @@ class SyncChannel(Channel):
         self.resolve_endpoint = resolve_endpoint
 
     async def _process(self, ctx: MessageContext) -> Reply:
+        refused = await self.authenticate(ctx)
+        if refused is not None:
+            return refused
         accepted = await self.run_in_pool(self._accept, ctx)
         return accepted if isinstance(accepted, Reply) else await self._forward(ctx, accepted)
 
@@ -40,7 +43,7 @@ class SyncChannel(Channel):
     def _accept(self, ctx: MessageContext) -> Reply | bytes:
         start = time.perf_counter()
         try:
-            run_checks(REQUEST_CHECKS, ctx, self.metrics.observe_check)
+            run_checks(REQUEST_CHECKS[len(HEAD):], ctx, self.metrics.observe_check)
         except Fault as fault:
             return self.refuse(ctx, fault, [self.entry("request-in", ctx, fault=fault)])
         finally:

@@ -17,7 +17,7 @@ from gateway.checks.limits import limit_body_size, require_content_type, require
 from gateway.checks.payload import PayloadSchemas, validate_request_payload
 from gateway.checks.replay import check_message_date, parse_datetime, reject_replay
 from gateway.checks.schema import read_request_info, validate_request_schema
-from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode
+from gateway.checks.sender import authenticate_sender, authorize_sender, enforce_strict_mode, identify_sender
 from gateway.checks.service import lookup_service
 from gateway.config import GatewaySettings
 from gateway.shapes import ASYNC_SHAPES, SYNC_SEND
@@ -47,13 +47,31 @@ class FakeReplayGuard:
         return fresh
 
 
+class FakeLockouts:
+    """No participant has failed before; the failures reported are kept."""
+
+    def __init__(self):
+        self.failed = []
+
+    def login_state(self, sender_id):
+        return None
+
+    def login_failed(self, sender_id, now, attempts, minutes):
+        self.failed.append(sender_id)
+        return None
+
+    def login_succeeded(self, sender_id, now):
+        return None
+
+
 def make_env(**gateway_overrides) -> Environment:
     base = default_settings("http://provider.invalid/")
     anyone = dataclasses.replace(base.registry.service("OPAQUE"), id="OPEN", allowed_senders=frozenset({"*"}))
     registry = ServiceRegistry(base.registry.participants.values(), [*base.registry.services.values(), anyone])
     return Environment(settings=dataclasses.replace(GatewaySettings(), **gateway_overrides), registry=registry,
-                       passwords=PasswordVerifier(), replay_guard=FakeReplayGuard(), payload_schemas=SCHEMAS,
-                       clock=lambda: NOW)
+                       passwords=PasswordVerifier(), replay_guard=FakeReplayGuard(), lockouts=FakeLockouts(),
+                       payload_schemas=SCHEMAS,
+                       clock=lambda: NOW, sleep=None)
 
 
 def msg(**overrides) -> bytes:
@@ -406,23 +424,38 @@ def test_nil_request_is_refused_with_a_caller_fault_not_a_crash():
 
 # -- sender ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("overrides,code", [
-    (dict(sender_id="nobody"), "SHEP-140"),
-    (dict(password="wrong"), "SHEP-141"),
-    (dict(password=None), "SHEP-141"),
-    (dict(sender_id="provider"), "SHEP-141"),
-], ids=["unknown", "wrong password", "no password", "receive-only"])
-def test_authentication_failures(overrides, code):
+def test_unknown_sender_is_refused_without_hashing():
+    ctx = before(identify_sender, msg(sender_id="nobody"))
+    fault = fails(identify_sender, ctx)
+    assert fault.code == "SHEP-140" and "nobody" in fault.data
+    assert (ctx.sender, ctx.password_to_verify) == (None, None)
+
+
+@pytest.mark.parametrize("overrides", [dict(password="wrong"), dict(password=None), dict(sender_id="provider")],
+                         ids=["wrong password", "no password", "receive-only"])
+def test_authentication_failures(overrides):
     ctx = before(authenticate_sender, msg(**overrides))
     fault = fails(authenticate_sender, ctx)
-    assert fault.code == code and ctx.info.sender_id in fault.data
+    assert fault.code == "SHEP-141" and ctx.info.sender_id in fault.data
     assert ctx.sender is None
+    # Only a wrong or missing password counts towards the lockout.
+    assert ctx.env.lockouts.failed == ([] if "sender_id" in overrides else [ctx.info.sender_id])
 
 
 def test_right_password_authenticates():
     ctx = before(authenticate_sender, msg())
     authenticate_sender(ctx)
     assert ctx.sender.id == "consumer"
+
+
+def test_a_pair_verified_before_is_not_hashed_again(monkeypatch):
+    env = make_env()
+    first = before(authenticate_sender, msg(), env=env)
+    assert first.password_to_verify == (PASSWORD, first.env.registry.participant("consumer").password_hash)
+    authenticate_sender(first)
+    monkeypatch.setattr("gateway.passwords.verify_password", lambda *args: pytest.fail("hashed again"))
+    again = before(authenticate_sender, msg(), env=env)
+    assert again.sender.id == "consumer" and again.password_to_verify is None
 
 
 # -- lookup_service -------------------------------------------------------------------------------
@@ -700,6 +733,6 @@ def test_run_checks_stops_at_the_first_failure():
     with pytest.raises(Fault):
         run_checks(REQUEST_CHECKS, ctx, lambda name, seconds: observed.append(name))
     names = [check.__name__ for check in REQUEST_CHECKS]
-    assert [v.check for v in ctx.verdicts] == names[:names.index("authenticate_sender") + 1] == observed
+    assert [v.check for v in ctx.verdicts] == names[:names.index("identify_sender") + 1] == observed
     assert ctx.verdicts[-1].verdict == "fail" and "nobody" in ctx.verdicts[-1].detail
     assert {v.verdict for v in ctx.verdicts[:-1]} == {"pass"}

@@ -130,6 +130,9 @@ def test_every_gateway_field_is_configurable(tmp_path):
         max_response_bytes = 6
         journal_store_bytes = false
         worker_threads = 7
+        lockout_attempts = 22
+        lockout_minutes = 23
+        lockout_delay_seconds = 24
         trust_anchors = ["root.pem"]
         certificate_dirs = ["certs"]
         signing_key = "gw.key"
@@ -157,7 +160,8 @@ def test_every_gateway_field_is_configurable(tmp_path):
         host="0.0.0.0", port=0, state_dir=Path("/tmp/shep-state"),
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
-        max_response_bytes=6, journal_store_bytes=False, worker_threads=7,
+        max_response_bytes=6, journal_store_bytes=False, worker_threads=7, lockout_attempts=22,
+        lockout_minutes=23.0, lockout_delay_seconds=24.0,
         trust_anchors=(tmp_path / "root.pem",), certificate_dirs=(tmp_path / "certs",),
         signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem", signing_key_info="bst",
         signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
@@ -264,6 +268,14 @@ INVALID = [
         [gateway]
         worker_threads = 1.5
     """, "gateway.worker_threads", "worker_threads", id="float-is-not-int"),
+    pytest.param("""
+        [gateway]
+        lockout_attempts = 0
+    """, "gateway.lockout_attempts", "lockout_attempts", id="no-attempt-allowed"),
+    pytest.param("""
+        [gateway]
+        lockout_minutes = 0
+    """, "gateway.lockout_minutes", "lockout_minutes", id="lockout-of-no-time"),
     pytest.param("""
         [gateway]
         default_timeout_seconds = "10"

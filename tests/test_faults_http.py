@@ -194,6 +194,11 @@ _XXE = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passw
         b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&x;</soap:Body>'
         b'</soap:Envelope>')
 
+
+async def _locked_out(kit: Kit) -> None:
+    for _ in range(kit.harness.app.settings.gateway.lockout_attempts):
+        await kit.harness.send(send_message(password="wrong"))
+
 CASES: dict[str, Case] = {
     "SHEP-101": Case(lambda: send_message(payload=None) + b" " * 3000, settings={"max_body_bytes": 2048}),
     "SHEP-102": Case(lambda: send_message(), content_type="application/json"),
@@ -215,6 +220,8 @@ CASES: dict[str, Case] = {
                                    b"<sessionId>{0b5c5a34-2f6e-4c1d-9a51-7f3e2d1c0b9a}</sessionId></requestInfo>")),
     "SHEP-140": Case(lambda: send_message(sender_id="nobody")),
     "SHEP-141": Case(lambda: send_message(password="wrong")),
+    # Five wrong passwords (gateway.lockout_attempts): then even the right one is refused.
+    "SHEP-142": Case(lambda: send_message(), before=_locked_out, settings={"lockout_delay_seconds": 0.01}),
     "SHEP-150": Case(lambda: send_message(service_id="NO_SUCH_SERVICE")),
     "SHEP-151": Case(lambda: send_message(service_id="ECHO_ROUTED", route_id="route-b")),
     "SHEP-152": Case(lambda: send_message(service_id="ASYNC_ONLY")),

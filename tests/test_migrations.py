@@ -130,12 +130,18 @@ def versions(store: Store, name: str) -> list[str]:
         return conn.execute(sa.text(f"SELECT version_num FROM {table}")).scalars().all()
 
 
+def create_baseline(conn, name: str) -> None:
+    """metadata.create_all as shep ran it before migrations: only the tables there were then."""
+    declared = metadata(name).tables
+    metadata(name).create_all(conn, tables=[declared[table] for table in migrations.COMPONENTS[name].baseline_tables])
+
+
 def predating(databases: Databases, names) -> Store:
     """A database as shep made it before migrations: metadata.create_all, one row in each component."""
     store = databases.store()
     with store.engine.begin() as conn:
         for name in names:
-            metadata(name).create_all(conn)
+            create_baseline(conn, name)
             table, row = ROWS[name]
             conn.execute(metadata(name).tables[table].insert().values(**row))
     return store
@@ -332,14 +338,14 @@ def test_a_failing_revision_leaves_nothing_behind(databases, tmp_path):
     """The whole upgrade is one transaction: a revision that fails undoes the ones before it in the same run."""
     history = tmp_path / "versions"
     shutil.copytree(migrations.COMPONENTS["clinic"].versions, history, ignore=shutil.ignore_patterns("__pycache__"))
-    (history / "0002_fails.py").write_text(
-        "import sqlalchemy as sa\nfrom alembic import op\n\nrevision = '0002'\ndown_revision = '0001'\n"
+    (history / "9999_fails.py").write_text(
+        f"import sqlalchemy as sa\nfrom alembic import op\n\nrevision = '9999'\ndown_revision = '{HEAD['clinic']}'\n"
         "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n"
         "    op.create_table('half_done', sa.Column('id', sa.Integer, primary_key=True))\n"
-        "    raise RuntimeError('revision 0002 fails')\n")
+        "    raise RuntimeError('revision 9999 fails')\n")
     component = dataclasses.replace(migrations.COMPONENTS["clinic"], versions=history)
     store = databases.store()
-    with pytest.raises(RuntimeError, match="revision 0002 fails"):
+    with pytest.raises(RuntimeError, match="revision 9999 fails"):
         migrations.upgrade(store.engine, component)
     assert tables(store) == set()
 
@@ -387,7 +393,7 @@ def test_db_upgrade_adopts_a_database_from_before_migrations(cli, tmp_path):
     store = cli[0]
     with store.engine.begin() as conn:
         for name in COMPONENTS:
-            metadata(name).create_all(conn)
+            create_baseline(conn, name)
             table, row = ROWS[name]
             conn.execute(metadata(name).tables[table].insert().values(**row))
     current = shep_db(cli, "current", tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 
 import pytest
 import pytest_twisted
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from twisted.internet import reactor, task, threads
 
+from endpoints.provider import api as api_module
 from endpoints.provider import payload as p
 from endpoints.provider.office import parse
 from endpoints.provider.registry import RegistryError
@@ -196,6 +198,29 @@ async def test_a_body_over_the_site_limit_is_refused_not_read_as_empty(world):
                                persistent=False)
     error = json.loads(await response.content())["error"]
     assert (response.code, error["code"]) == (413, "BODY_TOO_LARGE")
+
+
+@pytest_twisted.ensureDeferred
+async def test_employee_login_is_locked_out_after_wrong_passwords_as_the_portal_s(world, monkeypatch):
+    attempts = world.system.config.lockout_attempts
+    hashed = []
+    monkeypatch.setattr(api_module, "verify_password", lambda plain, encoded: hashed.append(plain) or False)
+    for attempt in range(1, attempts):
+        status, body = await api(world, "POST", "/login", {"iin": EMPLOYEE_A, "password": f"wrong-{attempt}"})
+        assert (status, body["error"]["code"]) == (401, "AUTH_FAILED"), attempt
+    status, body = await api(world, "POST", "/login", {"iin": EMPLOYEE_A, "password": "wrong-last"})
+    assert (status, body["error"]["code"]) == (401, "ACCOUNT_LOCKED")
+    assert body["error"]["retryAfter"] == world.system.config.lockout_minutes * 60 and body["error"]["lockedUntil"]
+    monkeypatch.undo()
+    # Locked: the right password is refused too, and costs no PBKDF2 run.
+    status, body = await api(world, "POST", "/login", {"iin": EMPLOYEE_A, "password": EMPLOYEE_PASSWORD})
+    assert (status, body["error"]["code"], len(hashed)) == (401, "ACCOUNT_LOCKED", attempts)
+    # Once the lockout is over, the right password is accepted.
+    office = world.system.office
+    started = office.clock()
+    office.clock = lambda: started + timedelta(minutes=world.system.config.lockout_minutes, seconds=1)
+    status, body = await api(world, "POST", "/login", {"iin": EMPLOYEE_A, "password": EMPLOYEE_PASSWORD})
+    assert status == 200 and body["employee"]["iin"] == EMPLOYEE_A
 
 
 @pytest_twisted.ensureDeferred

@@ -31,7 +31,7 @@ from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
 from gateway.security.certs import CertificateValidator, RevocationChecker
 from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin, subject_bin
-from gateway.store import Store, migrations
+from gateway.store import Store, lockouts, migrations
 
 log = logging.getLogger("shep.portal")
 
@@ -203,19 +203,12 @@ class Portal:
         ok = verify_password(password, row.password_hash)
         locked_until = None
         with self.engine.begin() as conn:
-            # Re-read under the write lock: concurrent failures must all count.
-            row = conn.execute(select(citizens).where(citizens.c.iin == iin).with_for_update()).first()
-            self._refuse_if_locked(row.locked_until, now)
+            # Under the write lock (gateway/store/lockouts.py): concurrent failures must all count.
             if not ok:
-                failures = row.failed_logins + 1
-                if failures >= self.settings.lockout_attempts:
-                    locked_until = now + timedelta(minutes=self.settings.lockout_minutes)
-                    failures = 0  # the count starts afresh once the lock is over
-                conn.execute(update(citizens).where(citizens.c.iin == iin)
-                             .values(failed_logins=failures, locked_until=locked_until))
+                locked_until = lockouts.login_failed(conn, citizens, iin, now, self.settings.lockout_attempts,
+                                                     self.settings.lockout_minutes)
             else:
-                conn.execute(update(citizens).where(citizens.c.iin == iin)
-                             .values(failed_logins=0, locked_until=None))
+                self._refuse_if_locked(lockouts.login_succeeded(conn, citizens, iin, now), now)
                 conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
                 token = secrets.token_urlsafe(32)
                 expires = now + timedelta(minutes=self.settings.session_minutes)

@@ -28,13 +28,14 @@ from twisted.internet import threads
 from twisted.web import resource, server
 
 from gateway.security.identity import is_valid_iin
+from gateway.store import lockouts
 from gateway.web.body import read_body
 from endpoints.provider import payload as p
 from endpoints.provider.config import REASONS, Clinic, Officer, verify_password
 from endpoints.provider.office import AttachmentOffice, NotADraft, PersonNotFound, parse
 from endpoints.provider.pdf import coupon_pdf
 from endpoints.provider.registry import Person, RegistryError
-from endpoints.provider.store import COMPLETED, DRAFT, REFUSED, REGISTERED, sessions
+from endpoints.provider.store import COMPLETED, DRAFT, REFUSED, REGISTERED, logins, sessions
 
 log = logging.getLogger("shep.provider.api")
 JSON = "application/json; charset=utf-8"
@@ -51,6 +52,11 @@ class ApiError(Exception):
             error["messageKk"] = self.message_kk
         error.update(self.detail)
         return {"error": error}
+
+
+def _auth_failed() -> ApiError:
+    # The same answer for an unknown IIN and a wrong password.
+    return ApiError(401, "AUTH_FAILED", "Неверный ИИН или пароль", "ЖСН немесе құпиясөз қате")
 
 
 @dataclass(frozen=True)
@@ -217,19 +223,46 @@ class ClinicApi(resource.Resource):
     # --- process 1 ------------------------------------------------------------------------------------
 
     def login(self, call: Call) -> Reply:
+        """Process 1; `lockout_attempts` wrong passwords in a row lock the employee out for `lockout_minutes`
+        (even the right password waits), as the portal's citizens."""
         body = self._body(call)
         iin, password = body.get("iin"), body.get("password")
-        for clinic in self.config.clinics.values():
-            employee = clinic.employee(iin) if isinstance(iin, str) else None
-            if employee is not None and isinstance(password, str) and verify_password(password,
-                                                                                       employee.password_hash):
-                token, seconds = self.sessions.open(clinic, employee)
-                log.info("employee %s of %s logged in", employee.iin, clinic.bin)
-                return _json(200, {"token": token, "expiresIn": int(seconds),
-                                   "employee": {"iin": employee.iin, "name": employee.full_name,
-                                                "position": employee.position, "clinicBin": clinic.bin,
-                                                "clinicName": clinic.name}})
-        raise ApiError(401, "AUTH_FAILED", "Неверный ИИН или пароль", "ЖСН немесе құпиясөз қате")
+        found = [(clinic, clinic.employee(iin)) for clinic in self.config.clinics.values()] \
+            if isinstance(iin, str) else []
+        found = [(clinic, employee) for clinic, employee in found if employee is not None]
+        if not found or not isinstance(password, str):
+            raise _auth_failed()
+        now = self.office.clock()
+        with self.office.store.engine.connect() as conn:
+            locked_until = conn.execute(sa.select(logins.c.locked_until).where(logins.c.employee_iin == iin)).scalar()
+        self._refuse_if_locked(locked_until, now)  # before hashing: a locked-out login costs no PBKDF2 run
+        match = next(((clinic, employee) for clinic, employee in found
+                      if verify_password(password, employee.password_hash)), None)
+        with self.office.store.engine.begin() as conn:
+            lockouts.ensure_row(conn, logins, iin)
+            if match is None:
+                locked_until = lockouts.login_failed(conn, logins, iin, now, self.config.lockout_attempts,
+                                                     self.config.lockout_minutes)
+            else:
+                locked_until = lockouts.login_succeeded(conn, logins, iin, now)
+        self._refuse_if_locked(locked_until, now)
+        if match is None:
+            raise _auth_failed()
+        clinic, employee = match
+        token, seconds = self.sessions.open(clinic, employee)
+        log.info("employee %s of %s logged in", employee.iin, clinic.bin)
+        return _json(200, {"token": token, "expiresIn": int(seconds),
+                           "employee": {"iin": employee.iin, "name": employee.full_name,
+                                        "position": employee.position, "clinicBin": clinic.bin,
+                                        "clinicName": clinic.name}})
+
+    def _refuse_if_locked(self, locked_until: datetime | None, now: datetime) -> None:
+        if lockouts.in_force(locked_until, now):
+            raise ApiError(401, "ACCOUNT_LOCKED",
+                           f"Вход заблокирован после {self.config.lockout_attempts} неудачных попыток",
+                           f"{self.config.lockout_attempts} сәтсіз әрекеттен кейін кіру бұғатталды",
+                           lockedUntil=locked_until.astimezone(self.config.utc_offset).isoformat(timespec="seconds"),
+                           retryAfter=max(1, int((locked_until - now).total_seconds())))
 
     # --- processes 2–4 ---------------------------------------------------------------------------------
 

@@ -144,6 +144,8 @@ class ProviderConfig:
     utc_offset: timezone
     revocation: str  # ocsp,crl | ocsp | crl | none, for the signatures the АЖО checks
     session_minutes: int
+    lockout_attempts: int  # wrong passwords in a row before an employee's login is locked (as the portal's)
+    lockout_minutes: float
     transport_signature: bool  # WS-Security on every call to the gateway, with the operator's certificate
     operator: Organisation
     rules: Rules
@@ -303,6 +305,12 @@ def parse(data: dict) -> ProviderConfig:
     session_minutes = system.get("session_minutes", 480)
     if not isinstance(session_minutes, int) or session_minutes < 1:
         raise ConfigError("system.session_minutes", "must be a positive integer")
+    lockout_attempts = system.get("lockout_attempts", 5)
+    if isinstance(lockout_attempts, bool) or not isinstance(lockout_attempts, int) or lockout_attempts < 1:
+        raise ConfigError("system.lockout_attempts", "must be a positive integer")
+    lockout_minutes = system.get("lockout_minutes", 15)
+    if isinstance(lockout_minutes, bool) or not isinstance(lockout_minutes, (int, float)) or not lockout_minutes > 0:
+        raise ConfigError("system.lockout_minutes", "must be a positive number")
     if not isinstance(system.get("transport_signature", False), bool):
         raise ConfigError("system.transport_signature", "must be true or false")
     revocation = system.get("revocation", "ocsp,crl")
@@ -315,7 +323,8 @@ def parse(data: dict) -> ProviderConfig:
         registry_service_id=_text(system, "registry_service", "system.", "GBDFL_UniversalServiceSync"),
         sender_code=_text(system, "sender_code", "system.", "AJO"),
         utc_offset=timezone(timedelta(hours=offset)), revocation=revocation,
-        session_minutes=session_minutes, transport_signature=system.get("transport_signature", False),
+        session_minutes=session_minutes, lockout_attempts=lockout_attempts, lockout_minutes=float(lockout_minutes),
+        transport_signature=system.get("transport_signature", False),
         operator=Organisation(operator_bin, _text(operator, "name", "operator."),
                               _officer(_table(operator, "authorised", "operator."), "operator.authorised.")),
         rules=rules, clinics=clinics)

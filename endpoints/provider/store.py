@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from endpoints.provider.rules import CurrentAttachment
 from gateway.store import migrations
+from gateway.store.schema import UTCDateTime
 
 metadata = sa.MetaData()
 
@@ -27,6 +28,14 @@ sessions = sa.Table(
     sa.Column("clinic_bin", sa.String(12), nullable=False),
     sa.Column("employee_iin", sa.String(12), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Employees' wrong passwords and lockouts (gateway/store/lockouts.py), as the portal's.
+logins = sa.Table(
+    "ajo_logins", metadata,
+    sa.Column("employee_iin", sa.String(12), primary_key=True),
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until", UTCDateTime()),
 )
 
 requests = sa.Table(

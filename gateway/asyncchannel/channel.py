@@ -17,7 +17,7 @@ from gateway.context import Environment, MessageContext, Verdict
 from gateway.faults import Fault
 from gateway.journal import Journal
 from gateway.metrics import Metrics
-from gateway.pipeline import ASYNC_CHECKS, HEAD, run_checks
+from gateway.pipeline import ASYNC_CHECKS, run_checks
 from gateway.shapes import ASYNC_GET_MESSAGES, ASYNC_GET_STATUS, ASYNC_NOTIFY, ASYNC_SEND, ASYNC_SHAPES
 
 
@@ -39,14 +39,13 @@ class AsyncChannel(Channel):
         }
 
     async def _process(self, ctx: MessageContext) -> Reply:
-        reply = await self.run_in_pool(self._run, ctx)
+        reply = await self.authenticate(ctx) or await self.run_in_pool(self._run, ctx)
         if ctx.shape is ASYNC_SEND and reply.fault_code is None:
             self.push.wake()
         return reply
 
     def _run(self, ctx: MessageContext) -> Reply:
         try:
-            run_checks(HEAD, ctx, self.metrics.observe_check)
             run_checks(ASYNC_CHECKS[ctx.shape.operation], ctx, self.metrics.observe_check)
             return self.operations[ctx.shape.operation](ctx)
         except Fault as fault:

@@ -1,22 +1,66 @@
 """Who is calling: authentication by senderId + password, access rights, strict mode."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from gateway.context import MessageContext
 from gateway.faults import Fault
+from gateway.store.lockouts import in_force
 
 
-def authenticate_sender(ctx: MessageContext) -> None:
+def identify_sender(ctx: MessageContext) -> None:
+    """Known, not locked out; a (sender, password) pair verified before authenticates here, for free.
+
+    Nothing here hashes: an unknown or locked-out sender costs a registry and a store lookup (the emulator
+    names an unknown sender anyway, so answering it faster than a wrong password reveals nothing more).
+    """
     sender_id = ctx.info.sender_id
     if sender_id is None:
         raise Fault("SENDER_UNKNOWN", "the gateway requires sender (senderId and password) on every call")
     participant = ctx.env.registry.participant(sender_id)
     if participant is None:
         raise Fault("SENDER_UNKNOWN", f"senderId {sender_id!r}")
+    state = ctx.env.lockouts.login_state(sender_id)
+    if state is not None:
+        _refuse_if_locked(ctx, state[1])
+    password, encoded = ctx.info.password, participant.password_hash
+    if password is None or encoded is None:
+        return  # authenticate_sender refuses it
+    if ctx.env.passwords.verified(password, encoded):
+        if state is not None and state[0]:
+            ctx.env.lockouts.login_succeeded(sender_id, ctx.env.clock())
+        ctx.sender = participant
+        ctx.note("verified before")
+    else:
+        ctx.password_to_verify = (password, encoded)
+
+
+def authenticate_sender(ctx: MessageContext) -> None:
+    """The password check itself, for a pair identify_sender has not seen verified; failures lead to a lockout."""
+    if ctx.sender is not None:
+        return
+    sender_id = ctx.info.sender_id
+    participant = ctx.env.registry.participant(sender_id)
     if participant.password_hash is None:
         raise Fault("SENDER_PASSWORD_INVALID", f"participant {sender_id!r} is not allowed to send")
-    if ctx.info.password is None or not ctx.env.passwords.verify(ctx.info.password, participant.password_hash):
+    if ctx.password_to_verify is not None and ctx.password_valid is None:
+        # Not verified by the channel beforehand (checks run on their own): here, then.
+        ctx.password_valid = ctx.env.passwords.verify(*ctx.password_to_verify)
+    settings = ctx.env.settings
+    if not ctx.password_valid:
+        locked_until = ctx.env.lockouts.login_failed(sender_id, ctx.env.clock(), settings.lockout_attempts,
+                                                     settings.lockout_minutes)
+        _refuse_if_locked(ctx, locked_until)
         raise Fault("SENDER_PASSWORD_INVALID", f"senderId {sender_id!r}")
+    # Locked out while the password was being hashed: the right password waits for the end of it, too.
+    _refuse_if_locked(ctx, ctx.env.lockouts.login_succeeded(sender_id, ctx.env.clock()))
     ctx.sender = participant
+
+
+def _refuse_if_locked(ctx: MessageContext, locked_until: datetime | None) -> None:
+    if in_force(locked_until, ctx.env.clock()):
+        raise Fault("SENDER_LOCKED_OUT", f"senderId {ctx.info.sender_id!r}: {ctx.env.settings.lockout_attempts} "
+                                         f"wrong passwords; locked until {locked_until.isoformat(timespec='seconds')}")
 
 
 def authorize_sender(ctx: MessageContext) -> None:

@@ -9,7 +9,8 @@ import sqlalchemy
 from sqlalchemy import Connection, bindparam, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from gateway.store.schema import seen_messages
+from gateway.store import lockouts
+from gateway.store.schema import seen_messages, sender_lockouts
 
 # Both dialects spell the upsert the same way; only the construct's home differs.
 _UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -78,6 +79,28 @@ class Store:
                   "stale_before": seen_at - window}
         with self.engine.begin() as conn:
             return conn.execute(self._remember, params).first() is not None
+
+    # -- participants' password failures (gateway/checks/sender.py, gateway/store/lockouts.py) ----------
+
+    def login_state(self, sender_id: str) -> tuple[int, datetime | None] | None:
+        """(failed_logins, locked_until) of a participant that ever failed; None for the others. On every
+        request: a read that takes no write lock."""
+        with self.snapshot() as conn:
+            row = conn.execute(select(sender_lockouts.c.failed_logins, sender_lockouts.c.locked_until)
+                               .where(sender_lockouts.c.sender_id == sender_id)).first()
+        return None if row is None else (row.failed_logins, row.locked_until)
+
+    def login_failed(self, sender_id: str, now: datetime, attempts: int, minutes: float) -> datetime | None:
+        with self.engine.begin() as conn:
+            lockouts.ensure_row(conn, sender_lockouts, sender_id)
+            return lockouts.login_failed(conn, sender_lockouts, sender_id, now, attempts, minutes)
+
+    def login_succeeded(self, sender_id: str, now: datetime) -> datetime | None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(sender_lockouts.c.sender_id)
+                            .where(sender_lockouts.c.sender_id == sender_id)).first() is None:
+                return None
+            return lockouts.login_succeeded(conn, sender_lockouts, sender_id, now)
 
 
 def _remember_statement(dialect: str):

@@ -127,3 +127,12 @@ async_messages = Table(
     Index("ix_async_correlation", "correlation_id"),
     Index("ix_async_due", "delivery", "state", "due_at"),
 )
+
+# Participants' wrong passwords and lockouts (gateway/store/lockouts.py): a row for each that ever failed.
+sender_lockouts = Table(
+    "sender_lockouts",
+    metadata,
+    Column("sender_id", String, primary_key=True),
+    Column("failed_logins", Integer, nullable=False),  # in a row, since a success or the last lockout
+    Column("locked_until", UTCDateTime()),
+)
