@@ -46,7 +46,9 @@ class PasswordVerifier:
     """verify_password with an LRU cache of successful checks.
 
     PBKDF2 is slow on purpose and a participant authenticates on every
-    request. Only successes are cached, so guessing still pays full price.
+    request. Only successes are cached, so guessing still pays full price:
+    the gateway asks `verified` (the cache alone) in the work pool and hashes
+    the other pairs with `verify_apart`, in a pool of their own.
     """
 
     def __init__(self, max_entries: int = 1024, *, run: Callable[..., Awaitable[bool]] | None = None):
