@@ -126,7 +126,7 @@ class GatewayApp:
         # the test PKI's end-entity certificates: `shep pki issue` adds to them while the gateway runs.
         index = CertificateIndex([own, *pinned.values(), *listed, *trusted], live=[self.pki.issued_certificate])
         revocation = RevocationChecker(gw.revocation, cache_seconds=gw.revocation_cache_seconds,
-                                       timeout=gw.revocation_timeout_seconds)
+                                       timeout=gw.revocation_timeout_seconds, watch=self.pki.index_path)
         return GatewaySecurity(policy=AlgorithmPolicy(allow_sha1=gw.allow_sha1),
                                validator=CertificateValidator(anchors, intermediates, revocation),
                                signing=SigningIdentity(key, own, gw.signing_key_info),

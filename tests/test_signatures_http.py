@@ -195,3 +195,19 @@ async def test_a_present_payload_signature_is_verified_even_when_not_required(ha
     reply = await harness.send(send_message(style="escaped", payload=signed_payload))
     assert reply.fault["errorCode"] == "SHEP-198"
     assert len(harness.stub.received) == 1
+
+
+@pytest.mark.parametrize("mode", ["crl", "ocsp"])
+@pytest_twisted.ensureDeferred
+async def test_a_revocation_next_to_the_gateway_counts_at_once(tmp_path, pki, mode):
+    """`shep pki revoke` on the gateway's own test PKI empties its revocation cache: the next message of the
+    revoked certificate is refused, though its "good" answer was cached for five minutes."""
+    issued = pki.cert(f"revoked-later-{mode}", bin=CONSUMER_BIN)
+    harness = await start_harness(tmp_path, pki, revocation=mode)
+    try:
+        assert (await harness.send(client.sign_request(send_message(), issued.key, issued.cert))).ok
+        pki.pki.revoke(issued.serial, "key_compromise")
+        reply = await harness.send(client.sign_request(send_message(), issued.key, issued.cert))
+        assert reply.fault["errorCode"] == "SHEP-193", reply.fault
+    finally:
+        await stop_harness(harness)
