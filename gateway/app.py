@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -20,6 +21,8 @@ from gateway.checks.payload import PayloadSchemas
 from gateway.config import Settings, endpoint_error
 from gateway.context import Environment
 from gateway.forward import Forwarder
+from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
+from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
 from gateway.metrics import Metrics
 from gateway.passwords import PasswordVerifier
@@ -43,6 +46,9 @@ from gateway.web.resources import (CertificateResource, FaultsResource, GatewayS
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+log = logging.getLogger("shep.app")
 
 
 class _Index(resource.Resource):
@@ -283,10 +289,22 @@ class GatewayApp:
         except Exception:
             self.port.stopListening()
             raise
+        signing = self.env.security.signing
+        self.checkpoints = CheckpointWriter(self.state_dir / CHECKPOINT_FILE, self.journal, signing.key,
+                                            signing.certificate, self.env.clock)
         # Started only once everything is in place: a pool thread left running would keep the process alive.
         self.pool.start()
         self.push.start()
+        self._checkpointing = task.LoopingCall(self._checkpoint)
+        self._checkpointing.clock = self.reactor
+        self._checkpointing.start(gw.journal_checkpoint_seconds, now=False)
         return self.port
+
+    def _checkpoint(self):
+        deferred = self.run_in_pool(self.checkpoints.write)
+        # A failed checkpoint is retried at the next tick; the records it would cover are still there.
+        deferred.addErrback(lambda failure: log.error("journal checkpoint failed: %s", failure.getErrorMessage()))
+        return deferred
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight messages finish and be journalled, then release everything."""
@@ -294,6 +312,9 @@ class GatewayApp:
             await self.port.stopListening()
         await self.push.stop()
         await self.tracker.wait_idle()
+        if getattr(self, "_checkpointing", None) is not None and self._checkpointing.running:
+            self._checkpointing.stop()
+            await self._checkpoint()  # the last records are signed before the process goes
         await self.forwarder.close()
         if self.pool.started:
             # Joins the worker threads: no journal write is cut in half.

@@ -64,6 +64,8 @@ class GatewaySettings:
     # Cap on a provider's answer.
     max_response_bytes: int = 10 * 1024 * 1024
     journal_store_bytes: bool = True
+    # How often the gateway signs a checkpoint of the journal into <state_dir>/journal-checkpoints.jsonl.
+    journal_checkpoint_seconds: float = 5.0
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
     # Signatures (docs/signatures.md). Empty / None: the test PKI in state_dir/pki.
@@ -289,6 +291,7 @@ _GATEWAY_FIELDS = {
     "default_timeout_seconds": _positive_number,
     "max_response_bytes": _positive_int,
     "journal_store_bytes": _boolean,
+    "journal_checkpoint_seconds": _positive_number,
     "worker_threads": _positive_int,
     "trust_anchors": _existing_files,
     "certificate_dirs": _existing_dirs,

@@ -335,3 +335,75 @@ def test_store_argument_implies_the_shipped_postgresql_driver():
     assert _store_argument("postgresql://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
     assert _store_argument("postgres://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
     assert _store_argument("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+# --- the journal's signed checkpoints ---------------------------------------------------------------
+
+def _rewrite(state: Path, how: str) -> None:
+    """Rewrite the SQLite journal as someone with the database file would."""
+    from sqlalchemy import delete, select
+
+    from gateway.journal import _chain_hash, _hashed_fields
+    from gateway.store.schema import journal_head
+
+    engine = create_engine(f"sqlite:///{state / 'shep.db'}")
+    try:
+        with engine.begin() as conn:
+            if how == "truncate":  # the tail deleted, the head moved back onto the new last record
+                last = conn.execute(select(journal_table).where(journal_table.c.seq == 4)).mappings().one()
+                conn.execute(delete(journal_table).where(journal_table.c.seq > 4))
+                conn.execute(journal_head.update().values(seq=4, hash=last["hash"]))
+            elif how == "empty-body":
+                conn.execute(update(journal_table).where(journal_table.c.seq == 3).values(body=None))
+            elif how == "recomputed":  # record 2 edited, then every hash after it and the head recomputed
+                rows = conn.execute(select(journal_table).order_by(journal_table.c.seq)).mappings().all()
+                prev = rows[0]["hash"]
+                for row in rows[1:]:
+                    fields = _hashed_fields(row)
+                    fields["prev_hash"] = prev
+                    if row["seq"] == 2:
+                        fields["service_id"] = "TAMPERED"
+                    prev = _chain_hash(fields)
+                    conn.execute(update(journal_table).where(journal_table.c.seq == row["seq"]).values(
+                        service_id=fields["service_id"], prev_hash=fields["prev_hash"], hash=prev))
+                conn.execute(journal_head.update().values(hash=prev))
+            else:  # the checkpoint file edited to match a changed record
+                path = state / "journal-checkpoints.jsonl"
+                lines = [json.loads(line) for line in path.read_text().splitlines()]
+                lines[0]["hashes"][0] = "0" * 64
+                path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    finally:
+        engine.dispose()
+
+
+def test_journal_rewrites_show_against_the_signed_checkpoints(tmp_path, echo_file):
+    """Each way of rewriting the SQLite journal that the chain alone cannot see is named by its first record;
+    the untouched journal verifies with its checkpoints."""
+    import shutil
+
+    state = tmp_path / "state"
+    process = ServeProcess("--port", "0", "--state-dir", str(state), cwd=tmp_path, log=tmp_path / "serve.log")
+    try:
+        base = process.wait_listening(START_TIMEOUT)
+        for _ in range(3):  # 4 records each
+            sent = shep("send", "--url", base, "--service", "DEMO_Echo", *CONSUMER, "--data", str(echo_file),
+                        cwd=tmp_path)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert process.terminate() == 0, process.log_text()  # stopping signs the last records
+    finally:
+        process.close()
+    lines = (state / "journal-checkpoints.jsonl").read_text().splitlines()
+    assert lines and json.loads(lines[-1])["seq"] == 12
+    ok = shep("journal", "verify", "--state-dir", str(state), cwd=tmp_path)
+    assert ok.returncode == 0 and "checkpoints OK: 12 record(s)" in ok.stdout, ok.stdout + ok.stderr
+
+    # Every one of these keeps the chain itself intact: only the checkpoints show them.
+    for how, first, says in (("truncate", 5, "is gone"), ("empty-body", 3, "was removed"),
+                             ("recomputed", 2, "was changed"), ("forged-checkpoint", 1, "signature does not verify")):
+        copy = tmp_path / how
+        shutil.copytree(state, copy)
+        _rewrite(copy, how)
+        broken = shep("journal", "verify", "--state-dir", str(copy), cwd=tmp_path)
+        assert broken.returncode == 1, (how, broken.stdout + broken.stderr)
+        assert re.search(rf"BROKEN at record {first}\b", broken.stdout) and says in broken.stdout, (how, broken.stdout)
+        no_traceback(broken)
