@@ -25,6 +25,7 @@ from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
 from gateway.metrics import Metrics
+from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
 from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
@@ -40,8 +41,11 @@ from simulators.gbdfl.provider import GbdflProvider, LazyGbdflProvider, operator
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
 from gateway.web.body import BoundedRequest
+from gateway.web.guard import OperatorOnly
 from gateway.web.resources import (CertificateResource, FaultsResource, GatewaySite, HealthResource, InFlight,
-                                   JournalResource, MetricsResource, ChannelResource)
+                                   JournalResource, MetricsResource, ChannelResource, QueueResource)
+
+log = logging.getLogger("shep.app")
 
 
 def utc_now() -> datetime:
@@ -85,6 +89,7 @@ class GatewayApp:
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
         self.env = Environment(settings=gw, registry=settings.registry, passwords=PasswordVerifier(),
                                replay_guard=self.store, payload_schemas=PayloadSchemas(), clock=clock)
+        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords)
         self.forwarder = Forwarder(reactor, persistent=persistent_connections,
                                    connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
@@ -227,7 +232,9 @@ class GatewayApp:
         root = resource.Resource()
         api = resource.Resource()
         api.putChild(b"faults", FaultsResource())
-        api.putChild(b"journal", JournalResource(self.journal, self.run_in_pool))
+        api.putChild(b"journal", self._operators_only(JournalResource(self.journal, self.run_in_pool), AUDITOR))
+        api.putChild(b"queue", self._operators_only(QueueResource(self.queue, self.run_in_pool, self.env.clock),
+                                                    OPERATOR))
         demo = resource.Resource()
         demo.putChild(b"echo", EchoProvider())
         sync = dict(channel=self.channel, tracker=self.tracker, wsdl=c.SYNC_WSDL)
@@ -246,7 +253,9 @@ class GatewayApp:
         self._simulators = resource.Resource()
         root.putChild(b"sim", self._simulators)
         root.putChild(b"health", HealthResource(self.tracker))
-        root.putChild(b"metrics", MetricsResource(self.metrics))
+        metrics = MetricsResource(self.metrics)
+        root.putChild(b"metrics", self._operators_only(metrics, AUDITOR) if self.settings.gateway.metrics_require_auth
+                      else metrics)
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
                                    "async": "/bip-async/", "async-wsdl": "/bip-async/?wsdl",
                                    "faults": "/api/faults", "journal": "/api/journal",
@@ -260,6 +269,9 @@ class GatewayApp:
         site.displayTracebacks = False
         site.noisy = False
         return site
+
+    def _operators_only(self, wrapped: resource.Resource, role: str) -> resource.Resource:
+        return OperatorOnly(wrapped, self.operator_auth, role, self.run_in_pool)
 
     def listen(self, port: int | None = None, host: str | None = None, shared: bool = False):
         """Listen on host:port; `shared` binds with SO_REUSEPORT so several worker processes serve one port,
@@ -279,6 +291,10 @@ class GatewayApp:
                 self.port = self.reactor.adoptStreamPort(sock.fileno(), family, self.site)
         else:
             self.port = self.reactor.listenTCP(port, self.site, interface=host)
+        if not self.settings.operators and not is_loopback(host):
+            log.warning("listening on %s with no [operators.*] configured: /api/journal and /api/queue answer "
+                        "loopback clients only; configure operators to reach them from elsewhere "
+                        "(docs/configuration.md, Operator API)", host)
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
         try:

@@ -558,6 +558,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--alg", choices=SIGNING_ALGS, default="rsa",
                       help="the signature algorithm of every party (a server it starts itself signs with it; "
                            "a running one must already)")
+    demo.add_argument("--operator-token", help="bearer token of an [operators.*] entry, when the server has "
+                                               "operators configured (default: $SHEP_OPERATOR_TOKEN)")
     demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
 
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")

@@ -151,6 +151,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         async_push_interval_seconds = 18
         async_push_timeout_seconds = 19
         async_push_batch = 21
+        metrics_require_auth = true
     """)
     gateway = load_config(path).gateway
 
@@ -165,6 +166,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         allow_sha1=True, async_visibility_seconds=11, async_default_amount=12, async_max_amount=13,
         async_max_attempts=14, async_max_age_seconds=15, async_retry_base_seconds=16.0, async_retry_max_seconds=17.0,
         async_push_interval_seconds=18.0, async_push_timeout_seconds=19.0, async_push_batch=21,
+        metrics_require_auth=True,
     )
     assert isinstance(gateway.default_timeout_seconds, float)
     unchanged = [field.name for field in dataclasses.fields(GatewaySettings)
@@ -700,3 +702,36 @@ def test_participant_bin_and_pinned_certificate(tmp_path):
         bin = "BIN230540004989"
     """)
     assert error.key == "participants.clinic.bin" and error.line == 3
+
+
+# --- [operators.<name>] --------------------------------------------------------------------------------
+
+def test_operators_are_read_with_their_role_and_hashes(tmp_path):
+    settings = load_config(write_config(tmp_path, f"""
+        [operators.alice]
+        role = "auditor"
+        password_hash = "{HASH}"
+        description = "reads the journal"
+
+        [operators.ci]
+        role = "operator"
+        token_hash = "{HASH}"
+    """))
+    assert settings.operators["alice"].role == "auditor" and settings.operators["alice"].token_hash is None
+    assert settings.operators["ci"].may("auditor") and not settings.operators["alice"].may("operator")
+    assert load_config(write_config(tmp_path, "")).operators == {}
+
+
+@pytest.mark.parametrize("table, key, message", [
+    ('[operators.a]\npassword_hash = "{HASH}"', "operators.a.role", "required key is missing"),
+    ('[operators.a]\nrole = "admin"\npassword_hash = "{HASH}"', "operators.a.role", "one of: auditor, operator"),
+    ('[operators.a]\nrole = "auditor"', "operators.a", "needs password_hash (HTTP Basic) or token_hash"),
+    ('[operators.a]\nrole = "auditor"\ntoken_hash = "plain-token"', "operators.a.token_hash", "shep hash-password"),
+    ('[operators.a]\nrole = "auditor"\npassword = "x"', "operators.a.password", "unknown key"),
+    ('[operators."a:b"]\nrole = "auditor"\npassword_hash = "{HASH}"', '"a:b"', "without whitespace or ':'"),
+    ("[gateway]\nmetrics_require_auth = 1", "gateway.metrics_require_auth", "must be true or false"),
+])
+def test_bad_operator_settings_name_the_key(tmp_path, table, key, message):
+    error = config_error(tmp_path, table.replace("{HASH}", HASH))
+    assert key in error.key and message in error.message
+    assert error.line is not None

@@ -181,6 +181,49 @@ class JournalResource(resource.Resource):
         return query
 
 
+class QueueResource(resource.Resource):
+    """`POST /api/queue/<messageId>/stop[?reason=]` and `POST /api/queue/<messageId>/retry`: `shep queue stop|retry`
+    over HTTP, for operators."""
+
+    isLeaf = True
+
+    def __init__(self, queue, run_in_pool, clock):
+        super().__init__()
+        self.queue = queue
+        self.run_in_pool = run_in_pool
+        self.clock = clock
+
+    def render_POST(self, request):
+        from gateway.asyncchannel.queue import NotPending, NotYours
+
+        segments = [s.decode("utf-8", "replace") for s in request.postpath]
+        if len(segments) != 2 or not segments[0] or segments[1] not in ("stop", "retry"):
+            return _json(request, {"error": "POST /api/queue/<messageId>/stop or /api/queue/<messageId>/retry"}, 404)
+        message_id, action = segments
+        if action == "stop":
+            who = getattr(request, "shep_operator", None) or "a loopback client"
+            reason = request.args.get(b"reason", [f"stopped by {who} over /api/queue".encode()])[0]
+            deferred = self.run_in_pool(self.queue.stop, message_id, self.clock(), reason.decode("utf-8", "replace"))
+        else:
+            deferred = self.run_in_pool(self.queue.retry, message_id, self.clock())
+
+        def refused(failure):
+            failure.trap(NotYours, NotPending)
+            return failure.value
+
+        def answer(req, outcome):
+            if isinstance(outcome, NotYours):
+                req.write(_json(req, {"error": f"no message {message_id} in the queue"}, 404))
+            elif isinstance(outcome, NotPending):
+                req.write(_json(req, {"error": str(outcome)}, 409))
+            else:
+                req.write(_json(req, {"message_id": outcome.message_id, "state": outcome.state,
+                                      "status_code": outcome.status_code,
+                                      "status_message": outcome.status_message}))
+
+        return _finish(request, deferred.addErrback(refused), answer)
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
