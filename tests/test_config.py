@@ -699,3 +699,17 @@ def test_participant_bin_and_pinned_certificate(tmp_path):
         bin = "BIN230540004989"
     """)
     assert error.key == "participants.clinic.bin" and error.line == 3
+
+
+def test_participant_push_secret(tmp_path):
+    settings = load_config(write_config(tmp_path, """
+        [participants.clinic]
+        async_endpoint = "https://clinic.example/async"
+        push_secret = "long-random-string"
+    """))
+    assert settings.registry.participant("clinic").push_secret == "long-random-string"
+    error = config_error(tmp_path, """
+        [participants.clinic]
+        push_secret = ""
+    """)
+    assert error.key == "participants.clinic.push_secret"
