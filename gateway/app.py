@@ -161,7 +161,7 @@ class GatewayApp:
         signs = population.pop("transport_signature")
         self._simulators.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
             build_population(**population), *operator_credentials(self.pki, self.state_dir),
-            transport_signature=signs)))
+            transport_signature=signs, gateway_certificate=self.env.security.signing.certificate if signs else None)))
         if "portal" in tables:
             from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
             try:
@@ -193,7 +193,7 @@ class GatewayApp:
             clinic = ProviderSystem(config, engine=self.store.engine, pki=self.pki, state_dir=self.state_dir,
                                     trust=(validator.anchors, validator.intermediates))
             self.site.resource.putChild(b"clinic", clinic.resource())
-            clinic.start(self.base_url)
+            clinic.start(self.base_url, self.env.security.signing.certificate)
 
     def _portal_credentials(self, settings) -> tuple | None:
         """The portal's organisation certificate for WS-Security, issued by the test PKI for the BIN of its

@@ -322,7 +322,8 @@ _GATEWAY_FIELDS = {
 }
 # Readers of file paths, resolved against the config file's directory.
 _GATEWAY_FILES = ("trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
-_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint")
+_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint",
+                     "push_secret")
 _OPERATOR_KEYS = ("role", "password_hash", "token_hash", "description")
 _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "allowed_senders", "routes", "strict", "description",
@@ -384,6 +385,7 @@ def _participant(participant_id: str, value, path, base_dir: Path) -> Participan
         certificate=_optional(table, "certificate", path,
                               lambda value, key_path: _existing_file(value, key_path, base_dir), None),
         async_endpoint=_optional(table, "async_endpoint", path, _endpoint, None),
+        push_secret=_optional(table, "push_secret", path, _non_empty_text, None),
     )
 
 

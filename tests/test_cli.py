@@ -17,8 +17,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import create_engine, update
 
+from gateway import client
+from gateway.asyncchannel import wire
 from gateway.faults import CATALOGUE
 from gateway.passwords import verify_password
 from gateway.store.schema import journal as journal_table
@@ -51,6 +54,14 @@ class Gateway:
     def send(self, *args: str, data: Path | None = None) -> subprocess.CompletedProcess:
         extra = ["--data", str(data)] if data else []
         return shep("send", "--url", self.base, *args, *extra, cwd=self.cwd)
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{self.base}{path}", data=body, headers={"Content-Type": "text/xml"})
+        try:
+            with HTTP.open(request, timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
 
     def get(self, path: str) -> tuple[int, str, str]:
         try:
@@ -101,6 +112,20 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_the_shipped_parties_take_only_what_the_gateway_signed(gateway):
+    """The default deployment: the clinic's push receiver and the ЖТ ММБ know the gateway's certificate, so
+    an unsigned message POSTed to them around the gateway is refused as unsigned (not for want of a
+    certificate to check it with)."""
+    operation = wire.operation_of(wire.send_message(service_id="PHC_ATTACHMENT", sender_id="portal", password=None))
+    forged_push = wire.push_send_message(wire.stored_message(operation, message_id=str(uuid.uuid4()),
+                                                             correlation_id=str(uuid.uuid4()), session_id="{x}"))
+    query = client.build_send_message(service_id="GBDFL_UniversalServiceSync", sender_id="ajo", password=None,
+                                      payload=etree.fromstring(b"<Request/>"))
+    for path, forged in (("/clinic/async", forged_push), ("/sim/gbdfl", query)):
+        status, raw = gateway.post(path, forged)
+        assert (status, client.read_reply(status, raw).fault["errorCode"]) == (500, "SHEP-180"), raw
 
 
 # --- shep send ---------------------------------------------------------------------------------

@@ -735,3 +735,17 @@ def test_bad_operator_settings_name_the_key(tmp_path, table, key, message):
     error = config_error(tmp_path, table.replace("{HASH}", HASH))
     assert key in error.key and message in error.message
     assert error.line is not None
+
+
+def test_participant_push_secret(tmp_path):
+    settings = load_config(write_config(tmp_path, """
+        [participants.clinic]
+        async_endpoint = "https://clinic.example/async"
+        push_secret = "long-random-string"
+    """))
+    assert settings.registry.participant("clinic").push_secret == "long-random-string"
+    error = config_error(tmp_path, """
+        [participants.clinic]
+        push_secret = ""
+    """)
+    assert error.key == "participants.clinic.push_secret"

@@ -218,6 +218,7 @@ def test_default_clinics_load_and_are_consistent():
     (lambda d: d["clinics"][0]["employees"][0].update(password_hash="plain"), "password_hash"),
     (lambda d: d["clinics"][1].update(outside_zone="maybe"), "clinics[1].outside_zone"),
     (lambda d: d["system"].update(transport_signature="yes"), "system.transport_signature"),
+    (lambda d: d["system"].update(verify_pushes="no"), "system.verify_pushes"),
 ])
 def test_bad_configuration_names_the_key(change, key):
     data = tomllib.loads(config_text())

@@ -145,6 +145,7 @@ class ProviderConfig:
     revocation: str  # ocsp,crl | ocsp | crl | none, for the signatures the АЖО checks
     session_minutes: int
     transport_signature: bool  # WS-Security on every call to the gateway, with the operator's certificate
+    verify_pushes: bool  # take only pushes signed by the gateway's certificate (false: any caller, tests/demos)
     operator: Organisation
     rules: Rules
     clinics: dict[str, Clinic]
@@ -303,8 +304,9 @@ def parse(data: dict) -> ProviderConfig:
     session_minutes = system.get("session_minutes", 480)
     if not isinstance(session_minutes, int) or session_minutes < 1:
         raise ConfigError("system.session_minutes", "must be a positive integer")
-    if not isinstance(system.get("transport_signature", False), bool):
-        raise ConfigError("system.transport_signature", "must be true or false")
+    for flag, default in (("transport_signature", False), ("verify_pushes", True)):
+        if not isinstance(system.get(flag, default), bool):
+            raise ConfigError(f"system.{flag}", "must be true or false")
     revocation = system.get("revocation", "ocsp,crl")
     if revocation not in ("ocsp,crl", "ocsp", "crl", "none"):
         raise ConfigError("system.revocation", "must be ocsp,crl | ocsp | crl | none")
@@ -316,6 +318,7 @@ def parse(data: dict) -> ProviderConfig:
         sender_code=_text(system, "sender_code", "system.", "AJO"),
         utc_offset=timezone(timedelta(hours=offset)), revocation=revocation,
         session_minutes=session_minutes, transport_signature=system.get("transport_signature", False),
+        verify_pushes=system.get("verify_pushes", True),
         operator=Organisation(operator_bin, _text(operator, "name", "operator."),
                               _officer(_table(operator, "authorised", "operator."), "operator.authorised.")),
         rules=rules, clinics=clinics)
