@@ -266,6 +266,9 @@ class GatewayApp:
         site = GatewaySite(root, parsePOSTFormSubmission=False)
         site.requestFactory = BoundedRequest
         site.max_body_bytes = self.settings.gateway.max_body_bytes
+        site.header_timeout = self.settings.gateway.http_header_timeout_seconds
+        site.timeOut = self.settings.gateway.http_idle_timeout_seconds  # HTTPFactory's name for the idle timeout
+        site.max_connections_per_client = self.settings.gateway.max_connections_per_client
         site.displayTracebacks = False
         site.noisy = False
         return site

@@ -56,6 +56,11 @@ class GatewaySettings:
     # None: SQLite inside state_dir.
     store_url: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    # A request's headers must be complete this long after their first byte; an idle connection closes after
+    # http_idle_timeout_seconds; one client address may hold at most max_connections_per_client at once.
+    http_header_timeout_seconds: float = 10.0
+    http_idle_timeout_seconds: float = 60.0
+    max_connections_per_client: int = 128
     # XML nesting depth limit.
     max_depth: int = 128
     replay_window_seconds: int = 86400
@@ -290,6 +295,9 @@ _GATEWAY_FIELDS = {
     "state_dir": _gateway_path,
     "store_url": _non_empty_text,
     "max_body_bytes": _positive_int,
+    "http_header_timeout_seconds": _positive_number,
+    "http_idle_timeout_seconds": _positive_number,
+    "max_connections_per_client": _positive_int,
     "max_depth": _positive_int,
     "replay_window_seconds": _positive_int,
     "clock_skew_seconds": _positive_int,

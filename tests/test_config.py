@@ -130,6 +130,9 @@ def test_every_gateway_field_is_configurable(tmp_path):
         max_response_bytes = 6
         journal_store_bytes = false
         journal_checkpoint_seconds = 22
+        http_header_timeout_seconds = 23
+        http_idle_timeout_seconds = 24
+        max_connections_per_client = 25
         worker_threads = 7
         trust_anchors = ["root.pem"]
         certificate_dirs = ["certs"]
@@ -160,6 +163,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, journal_checkpoint_seconds=22.0, worker_threads=7,
+        http_header_timeout_seconds=23.0, http_idle_timeout_seconds=24.0, max_connections_per_client=25,
         trust_anchors=(tmp_path / "root.pem",), certificate_dirs=(tmp_path / "certs",),
         signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem", signing_key_info="bst",
         signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,

@@ -12,6 +12,7 @@ from twisted.web import resource, server
 from gateway.faults import catalogue_json
 from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
+from gateway.web.connections import ConnectionLimits, GuardedChannel
 from gateway.web.body import read_body
 
 log = logging.getLogger("shep.web")
@@ -19,8 +20,18 @@ access = logging.getLogger("shep.access")
 XML = b"text/xml; charset=utf-8"
 
 
-class GatewaySite(server.Site):
-    """A Site whose access log is a JSON line carrying the sessionId of the message, if any."""
+class GatewaySite(ConnectionLimits, server.Site):
+    """A Site whose access log is a JSON line carrying the sessionId of the message, if any, and whose
+    connections are limited (`gateway.web.connections`)."""
+
+    protocol = GuardedChannel  # HTTP/1.1 only: no HTTP/2 negotiation on this site
+
+    def __init__(self, *args, **kwargs):
+        ConnectionLimits.__init__(self)
+        server.Site.__init__(self, *args, **kwargs)
+
+    def buildProtocol(self, addr):
+        return super().buildProtocol(addr) if self.admit(addr) else None
 
     def log(self, request: server.Request) -> None:
         access.info("%s %s %s", request.method.decode("ascii", "replace"),
