@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from twisted.internet import defer
-from twisted.internet.task import deferLater
+from twisted.internet import defer, task
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
@@ -21,8 +21,11 @@ from gateway.checks.payload import PayloadSchemas
 from gateway.config import Settings, endpoint_error
 from gateway.context import Environment
 from gateway.forward import Forwarder
+from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
+from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
 from gateway.metrics import Metrics
+from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
 from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
@@ -38,12 +41,18 @@ from simulators.gbdfl.provider import GbdflProvider, LazyGbdflProvider, operator
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
 from gateway.web.body import BoundedRequest
+from gateway.web.guard import OperatorOnly
 from gateway.web.resources import (CertificateResource, FaultsResource, GatewaySite, HealthResource, InFlight,
-                                   JournalResource, MetricsResource, ChannelResource)
+                                   JournalResource, MetricsResource, ChannelResource, QueueResource)
+
+log = logging.getLogger("shep.app")
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+log = logging.getLogger("shep.app")
 
 
 class _Index(resource.Resource):
@@ -84,7 +93,8 @@ class GatewayApp:
                                                                                 func, *args))
         self.env = Environment(settings=gw, registry=settings.registry, passwords=passwords,
                                replay_guard=self.store, lockouts=self.store, payload_schemas=PayloadSchemas(),
-                               clock=clock, sleep=lambda seconds: deferLater(reactor, seconds))
+                               clock=clock, sleep=lambda seconds: task.deferLater(reactor, seconds))
+        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords)
         self.forwarder = Forwarder(reactor, persistent=persistent_connections,
                                    connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
@@ -132,7 +142,7 @@ class GatewayApp:
         # the test PKI's end-entity certificates: `shep pki issue` adds to them while the gateway runs.
         index = CertificateIndex([own, *pinned.values(), *listed, *trusted], live=[self.pki.issued_certificate])
         revocation = RevocationChecker(gw.revocation, cache_seconds=gw.revocation_cache_seconds,
-                                       timeout=gw.revocation_timeout_seconds)
+                                       timeout=gw.revocation_timeout_seconds, watch=self.pki.index_path)
         return GatewaySecurity(policy=AlgorithmPolicy(allow_sha1=gw.allow_sha1),
                                validator=CertificateValidator(anchors, intermediates, revocation),
                                signing=SigningIdentity(key, own, gw.signing_key_info),
@@ -156,7 +166,7 @@ class GatewayApp:
         signs = population.pop("transport_signature")
         self._simulators.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
             build_population(**population), *operator_credentials(self.pki, self.state_dir),
-            transport_signature=signs)))
+            transport_signature=signs, gateway_certificate=self.env.security.signing.certificate if signs else None)))
         if "portal" in tables:
             from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
             try:
@@ -188,7 +198,7 @@ class GatewayApp:
             clinic = ProviderSystem(config, engine=self.store.engine, pki=self.pki, state_dir=self.state_dir,
                                     trust=(validator.anchors, validator.intermediates))
             self.site.resource.putChild(b"clinic", clinic.resource())
-            clinic.start(self.base_url)
+            clinic.start(self.base_url, self.env.security.signing.certificate)
 
     def _portal_credentials(self, settings) -> tuple | None:
         """The portal's organisation certificate for WS-Security, issued by the test PKI for the BIN of its
@@ -227,7 +237,9 @@ class GatewayApp:
         root = resource.Resource()
         api = resource.Resource()
         api.putChild(b"faults", FaultsResource())
-        api.putChild(b"journal", JournalResource(self.journal, self.run_in_pool))
+        api.putChild(b"journal", self._operators_only(JournalResource(self.journal, self.run_in_pool), AUDITOR))
+        api.putChild(b"queue", self._operators_only(QueueResource(self.queue, self.run_in_pool, self.env.clock),
+                                                    OPERATOR))
         demo = resource.Resource()
         demo.putChild(b"echo", EchoProvider())
         sync = dict(channel=self.channel, tracker=self.tracker, wsdl=c.SYNC_WSDL)
@@ -246,7 +258,9 @@ class GatewayApp:
         self._simulators = resource.Resource()
         root.putChild(b"sim", self._simulators)
         root.putChild(b"health", HealthResource(self.tracker))
-        root.putChild(b"metrics", MetricsResource(self.metrics))
+        metrics = MetricsResource(self.metrics)
+        root.putChild(b"metrics", self._operators_only(metrics, AUDITOR) if self.settings.gateway.metrics_require_auth
+                      else metrics)
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
                                    "async": "/bip-async/", "async-wsdl": "/bip-async/?wsdl",
                                    "faults": "/api/faults", "journal": "/api/journal",
@@ -257,9 +271,15 @@ class GatewayApp:
         site = GatewaySite(root, parsePOSTFormSubmission=False)
         site.requestFactory = BoundedRequest
         site.max_body_bytes = self.settings.gateway.max_body_bytes
+        site.header_timeout = self.settings.gateway.http_header_timeout_seconds
+        site.timeOut = self.settings.gateway.http_idle_timeout_seconds  # HTTPFactory's name for the idle timeout
+        site.max_connections_per_client = self.settings.gateway.max_connections_per_client
         site.displayTracebacks = False
         site.noisy = False
         return site
+
+    def _operators_only(self, wrapped: resource.Resource, role: str) -> resource.Resource:
+        return OperatorOnly(wrapped, self.operator_auth, role, self.run_in_pool)
 
     def listen(self, port: int | None = None, host: str | None = None, shared: bool = False):
         """Listen on host:port; `shared` binds with SO_REUSEPORT so several worker processes serve one port,
@@ -279,6 +299,10 @@ class GatewayApp:
                 self.port = self.reactor.adoptStreamPort(sock.fileno(), family, self.site)
         else:
             self.port = self.reactor.listenTCP(port, self.site, interface=host)
+        if not self.settings.operators and not is_loopback(host):
+            log.warning("listening on %s with no [operators.*] configured: /api/journal and /api/queue answer "
+                        "loopback clients only; configure operators to reach them from elsewhere "
+                        "(docs/configuration.md, Operator API)", host)
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
         try:
@@ -289,11 +313,23 @@ class GatewayApp:
         except Exception:
             self.port.stopListening()
             raise
+        signing = self.env.security.signing
+        self.checkpoints = CheckpointWriter(self.state_dir / CHECKPOINT_FILE, self.journal, signing.key,
+                                            signing.certificate, self.env.clock)
         # Started only once everything is in place: a pool thread left running would keep the process alive.
         self.pool.start()
         self.password_pool.start()
         self.push.start()
+        self._checkpointing = task.LoopingCall(self._checkpoint)
+        self._checkpointing.clock = self.reactor
+        self._checkpointing.start(gw.journal_checkpoint_seconds, now=False)
         return self.port
+
+    def _checkpoint(self):
+        deferred = self.run_in_pool(self.checkpoints.write)
+        # A failed checkpoint is retried at the next tick; the records it would cover are still there.
+        deferred.addErrback(lambda failure: log.error("journal checkpoint failed: %s", failure.getErrorMessage()))
+        return deferred
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight messages finish and be journalled, then release everything."""
@@ -301,6 +337,9 @@ class GatewayApp:
             await self.port.stopListening()
         await self.push.stop()
         await self.tracker.wait_idle()
+        if getattr(self, "_checkpointing", None) is not None and self._checkpointing.running:
+            self._checkpointing.stop()
+            await self._checkpoint()  # the last records are signed before the process goes
         await self.forwarder.close()
         if self.pool.started:
             # Joins the worker threads: no journal write is cut in half.

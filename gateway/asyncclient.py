@@ -6,12 +6,14 @@ Envelopes are built and read with `gateway.asyncchannel.wire`; faults are decode
 """
 from __future__ import annotations
 
+import hmac
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
+from cryptography import x509
 from lxml import etree
 from twisted.internet import threads
 from twisted.web import resource, server
@@ -20,6 +22,8 @@ from gateway import client
 from gateway import contract as c
 from gateway.asyncchannel import wire
 from gateway.faults import Fault
+from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+from gateway.security.wss import verify_signed_by
 from gateway.soap import fault_envelope
 from gateway.web import contract_files
 from gateway.web.body import read_body
@@ -207,15 +211,30 @@ class PushReceiver(resource.Resource):
     Delivery is at least once: a messageId already handled is acknowledged again without
     calling `on_message` (the last `remember` ids are kept). With `sign=(key, cert)` the answers carry
     a WS-Security signature, as a service requiring transport signatures wants of its receiver.
+
+    Anyone can POST here, so a push is taken only when proven the gateway's: WS-Security signed by
+    `gateway_certificate` (the gateway signs pushes of services with `require_transport_signature`),
+    or, for unsigned deployments without a certificate, carrying `shared_secret` in the
+    X-Shep-Push-Secret header (the participant's `push_secret` in the gateway's configuration).
+    With neither every push is refused (NOT_FROM_GATEWAY), unless `verify=False` says that this
+    receiver trusts its network (tests, demos). A forged push with a new messageId fails the check;
+    a replayed genuine one is acknowledged as a duplicate.
     """
 
     isLeaf = True
 
     def __init__(self, on_message: Callable[[ReceivedMessage], None],
                  on_status: Callable[[StatusNotification], None] | None = None, *, remember: int = 10_000,
-                 sign: tuple | None = None):
+                 sign: tuple | None = None, gateway_certificate: x509.Certificate | None = None,
+                 shared_secret: str | None = None, verify: bool = True, policy: AlgorithmPolicy | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         super().__init__()
         self.sign = sign
+        self.gateway_certificate = gateway_certificate
+        self.shared_secret = shared_secret
+        self.verify = verify
+        self.policy = policy or AlgorithmPolicy()
+        self.clock = clock
         self.on_message = on_message
         self.on_status = on_status
         self.remember = remember
@@ -245,6 +264,10 @@ class PushReceiver(resource.Resource):
                                                               "sendMessage and changeMassageStatusNotification"),
                           PUSH_MESSAGE_FAULT)
         read, handle, fault_element = handlers[operation.tag]
+        refused = self._refusal(request, raw)
+        if refused is not None:
+            log.warning("push refused: %s", refused.data)
+            return _fault(request, refused, fault_element)
         body = operation.find("request")
         try:
             if body is None:
@@ -253,6 +276,26 @@ class PushReceiver(resource.Resource):
         except ValueError as exc:
             return _fault(request, Fault("SCHEMA_INVALID", str(exc)), fault_element)
         return handle(request, item)
+
+    def _refusal(self, request: server.Request, raw: bytes) -> Fault | None:
+        """Why this POST is not proven to come from the gateway, or None."""
+        if not self.verify:
+            return None
+        if self.gateway_certificate is None:
+            if self.shared_secret is None:
+                return Fault("NOT_FROM_GATEWAY", "this receiver knows neither the gateway's certificate nor a "
+                                                 "shared secret to verify pushes with")
+            given = request.getHeader(wire.PUSH_SECRET_HEADER) or b""
+            # Constant time: the comparison must not tell how much of a guess was right.
+            if hmac.compare_digest(given, self.shared_secret.encode()):
+                return None
+            return Fault("NOT_FROM_GATEWAY", f"the {wire.PUSH_SECRET_HEADER.decode()} header is "
+                                             f"{'wrong' if given else 'missing'}")
+        try:
+            verify_signed_by(raw, self.gateway_certificate, policy=self.policy, now=self.clock())
+        except SignatureError as error:
+            return Fault(error.name, error.detail)
+        return None
 
     def _signed(self, body: bytes) -> bytes:
         return body if self.sign is None else client.sign_request(body, *self.sign)

@@ -262,17 +262,44 @@ def cmd_journal_show(args) -> int:
     return 0
 
 
+def _gateway_certificates(settings: Settings, state_dir: Path) -> list:
+    """Every certificate the gateway may have signed checkpoints with: the configured one and the test PKI's."""
+    from cryptography import x509
+
+    paths = [settings.gateway.signing_cert] if settings.gateway.signing_cert else []
+    paths += sorted((state_dir / "pki").glob("gateway*/cert.pem"))
+    return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths if path.is_file()]
+
+
 def cmd_journal_verify(args) -> int:
+    from gateway import checkpoints
+
+    settings = _settings(args.config)
+    state_dir = Path(args.state_dir or settings.gateway.state_dir)
+    path = Path(args.checkpoints) if args.checkpoints else state_dir / checkpoints.FILE_NAME
     store, journal = _journal(args)
     try:
         result = journal.verify()
+        against = None
+        if result.ok:
+            try:
+                against = checkpoints.verify(journal, path, _gateway_certificates(settings, state_dir))
+            except ValueError as exc:
+                print(f"shep journal verify: {exc}", file=sys.stderr)
+                return 2
     finally:
         store.close()
-    if result.ok:
-        print(f"journal OK: {result.checked} record(s), chain intact")
-        return 0
-    print(f"journal BROKEN at record {result.broken_seq}: {result.reason}")
-    return 1
+    for outcome in (result, against):
+        if outcome is not None and not outcome.ok:
+            print(f"journal BROKEN at record {outcome.broken_seq}: {outcome.reason}")
+            return 1
+    print(f"journal OK: {result.checked} record(s), chain intact")
+    if against.checkpoints:
+        print(f"checkpoints OK: {against.checked} record(s) match {against.checkpoints} signed checkpoint(s) "
+              f"in {path}")
+    else:
+        print(f"no signed checkpoints in {path}: only the chain was checked")
+    return 0
 
 
 def _queue(args):
@@ -475,8 +502,10 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--body", action="store_true", help="include the message bytes")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_journal_show)
-    verify = jsub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken record")
+    verify = jsub.add_parser("verify", help="check the hash chain and the gateway's signed checkpoints; exit 1 "
+                                            "naming the first broken record")
     _common(verify)
+    verify.add_argument("--checkpoints", help="the checkpoint file (default: <state_dir>/journal-checkpoints.jsonl)")
     verify.set_defaults(func=cmd_journal_verify)
 
     queue = sub.add_parser("queue", help="list the AsyncChannel queue; stop or retry a message's delivery")
@@ -529,6 +558,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--alg", choices=SIGNING_ALGS, default="rsa",
                       help="the signature algorithm of every party (a server it starts itself signs with it; "
                            "a running one must already)")
+    demo.add_argument("--operator-token", help="bearer token of an [operators.*] entry, when the server has "
+                                               "operators configured (default: $SHEP_OPERATOR_TOKEN)")
     demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
 
     hashpw = sub.add_parser("hash-password", help="hash a participant password for the config file")

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from gateway.contract import load_schema
+from gateway.operators import ROLES, Operator
 from gateway.passwords import is_valid_hash
 from gateway.registry import (
     ANY_SENDER,
@@ -55,6 +56,11 @@ class GatewaySettings:
     # None: SQLite inside state_dir.
     store_url: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    # A request's headers must be complete this long after their first byte; an idle connection closes after
+    # http_idle_timeout_seconds; one client address may hold at most max_connections_per_client at once.
+    http_header_timeout_seconds: float = 10.0
+    http_idle_timeout_seconds: float = 60.0
+    max_connections_per_client: int = 128
     # XML nesting depth limit.
     max_depth: int = 128
     replay_window_seconds: int = 86400
@@ -64,6 +70,8 @@ class GatewaySettings:
     # Cap on a provider's answer.
     max_response_bytes: int = 10 * 1024 * 1024
     journal_store_bytes: bool = True
+    # How often the gateway signs a checkpoint of the journal into <state_dir>/journal-checkpoints.jsonl.
+    journal_checkpoint_seconds: float = 5.0
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
     # Wrong passwords of one participant before it is locked out, and for how long (as the portal's).
@@ -96,6 +104,8 @@ class GatewaySettings:
     async_push_interval_seconds: float = 0.5
     async_push_timeout_seconds: float = 10.0
     async_push_batch: int = 20
+    # /metrics answers only operators (as /api/journal does) when true.
+    metrics_require_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,8 @@ class Settings:
     registry: ServiceRegistry
     # The parties' own tables ([portal], [clinic], [gbdfl]), checked by them (`endpoint_error`).
     endpoints: dict = field(default_factory=dict)
+    # [operators.<name>]: who may use the operator API (gateway/operators.py).
+    operators: dict[str, Operator] = field(default_factory=dict)
 
 
 # Tables the configuration file carries for the parties in endpoints/, not for the gateway.
@@ -150,12 +162,12 @@ def load_config(path: Path) -> Settings:
         raise _syntax_error(error, path, text) from None
     source = path.absolute()
     try:
-        gateway, registry = _read_document(document, source.parent)
+        gateway, registry, operators = _read_document(document, source.parent)
     except _Problem as problem:
         raise ConfigError(problem.message, file=path, line=_locate(text, problem.path),
                           key=_dotted(problem.path)) from None
     endpoints = {name: _table(document[name], (name,)) for name in ENDPOINT_TABLES if name in document}
-    return Settings(source=source, gateway=gateway, registry=registry, endpoints=endpoints)
+    return Settings(source=source, gateway=gateway, registry=registry, endpoints=endpoints, operators=operators)
 
 
 class _Problem(Exception):
@@ -289,12 +301,16 @@ _GATEWAY_FIELDS = {
     "state_dir": _gateway_path,
     "store_url": _non_empty_text,
     "max_body_bytes": _positive_int,
+    "http_header_timeout_seconds": _positive_number,
+    "http_idle_timeout_seconds": _positive_number,
+    "max_connections_per_client": _positive_int,
     "max_depth": _positive_int,
     "replay_window_seconds": _positive_int,
     "clock_skew_seconds": _positive_int,
     "default_timeout_seconds": _positive_number,
     "max_response_bytes": _positive_int,
     "journal_store_bytes": _boolean,
+    "journal_checkpoint_seconds": _positive_number,
     "worker_threads": _positive_int,
     "lockout_attempts": _positive_int,
     "lockout_minutes": _positive_number,
@@ -319,17 +335,20 @@ _GATEWAY_FIELDS = {
     "async_push_interval_seconds": _positive_number,
     "async_push_timeout_seconds": _positive_number,
     "async_push_batch": _positive_int,
+    "metrics_require_auth": _boolean,
 }
 # Readers of file paths, resolved against the config file's directory.
 _GATEWAY_FILES = ("trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
-_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint")
+_PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint",
+                     "push_secret")
+_OPERATOR_KEYS = ("role", "password_hash", "token_hash", "description")
 _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "allowed_senders", "routes", "strict", "description",
                  "require_transport_signature", "require_payload_signature")
 
 
-def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, ServiceRegistry]:
-    _known_keys(document, (), ("gateway", "participants", "services", *ENDPOINT_TABLES))
+def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, ServiceRegistry, dict[str, Operator]]:
+    _known_keys(document, (), ("gateway", "participants", "services", "operators", *ENDPOINT_TABLES))
     gateway_table = _table(document.get("gateway", {}), ("gateway",))
     _known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
     gateway = GatewaySettings(**{
@@ -350,7 +369,24 @@ def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, Ser
         _service(service_id, table, ("services", service_id), participants, gateway, base_dir)
         for service_id, table in service_tables.items()
     ]
-    return gateway, ServiceRegistry(participants.values(), services)
+    operator_tables = _table(document.get("operators", {}), ("operators",))
+    operators = {name: _operator(name, table, ("operators", name)) for name, table in operator_tables.items()}
+    return gateway, ServiceRegistry(participants.values(), services), operators
+
+
+def _operator(name: str, value, path) -> Operator:
+    # The name is the user-id of HTTP Basic, which cannot hold a colon.
+    if not isinstance(name, str) or not name or ":" in name or any(char.isspace() for char in name):
+        raise _Problem(path, "an operator's name must be non-empty, without whitespace or ':'")
+    table = _table(value, path)
+    _known_keys(table, path, _OPERATOR_KEYS)
+    _optional(table, "description", path, _text, "")
+    operator = Operator(name=name, role=_required(table, "role", path, _one_of(*ROLES)),
+                        password_hash=_optional(table, "password_hash", path, _password_hash, None),
+                        token_hash=_optional(table, "token_hash", path, _password_hash, None))
+    if operator.password_hash is None and operator.token_hash is None:
+        raise _Problem(path, "needs password_hash (HTTP Basic) or token_hash (Bearer), or both")
+    return operator
 
 
 def _participant(participant_id: str, value, path, base_dir: Path) -> Participant:
@@ -366,6 +402,7 @@ def _participant(participant_id: str, value, path, base_dir: Path) -> Participan
         certificate=_optional(table, "certificate", path,
                               lambda value, key_path: _existing_file(value, key_path, base_dir), None),
         async_endpoint=_optional(table, "async_endpoint", path, _endpoint, None),
+        push_secret=_optional(table, "push_secret", path, _non_empty_text, None),
     )
 
 

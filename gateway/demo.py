@@ -36,8 +36,10 @@ DECEASED = "470118351607"            # showcase: УТЕПОВ АРЫСТАН, Б
 
 
 class Http:
-    def __init__(self, base: str):
+    def __init__(self, base: str, operator_token: str | None = None):
         self.base = base.rstrip("/")
+        # The journal API's bearer token, when the server has [operators.*] configured.
+        self.operator_token = operator_token
 
     def call(self, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object, bytes]:
         data = json.dumps(body).encode() if body is not None else None
@@ -62,7 +64,12 @@ class Http:
     def journal(self, **query) -> list[dict]:
         from urllib.parse import urlencode
 
-        status, data, _ = self.call("GET", "/api/journal?" + urlencode({"limit": 1000, **query}))
+        status, data, _ = self.call("GET", "/api/journal?" + urlencode({"limit": 1000, **query}),
+                                    token=self.operator_token)
+        if status in (401, 403):
+            error = data.get("error") if isinstance(data, dict) else status
+            raise RuntimeError(f"GET /api/journal answered {status} ({error}): give an operator's token with "
+                               "--operator-token or SHEP_OPERATOR_TOKEN")
         return data["records"] if status == 200 and isinstance(data, dict) else []
 
 
@@ -513,7 +520,7 @@ def _server_alg(http: Http) -> str:
 
 
 def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str | None = None,
-        alg: str = "rsa") -> int:
+        alg: str = "rsa", operator_token: str | None = None) -> int:
     from simulators.gbdfl.population import build_population
 
     server = None
@@ -525,7 +532,8 @@ def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str |
     try:
         if server:
             url = server.wait_url()
-        http = Http(url)
+        http = Http(url, operator_token)
+        http.journal(limit=1)  # a refused journal stops the demo now, not after every step has failed
         signing = _server_alg(http)
         if signing != alg:
             raise RuntimeError(f"the server at {url} signs with {signing}, not {alg}: start it with "
@@ -550,7 +558,8 @@ def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str |
 
 def cmd_demo(args) -> int:
     try:
-        return run(args.url, args.state_dir, store_url=args.store, alg=args.alg)
+        return run(args.url, args.state_dir, store_url=args.store, alg=args.alg,
+                   operator_token=args.operator_token or os.environ.get("SHEP_OPERATOR_TOKEN"))
     except RuntimeError as exc:
         print(f"shep demo: {exc}", file=sys.stderr)
         return 2

@@ -223,6 +223,12 @@ _SPECS = [
               "ЭЦП данных запроса невалидна",
               "Сұрау деректерінің ЭЦҚ жарамсыз",
               "The payload signature (EDS) does not verify"),
+    # Answered by the parties the gateway calls (push receivers, the ЖТ ММБ simulator), not by the gateway.
+    FaultSpec("SHEP-199", "NOT_FROM_GATEWAY", "verify_gateway_origin", "caller", 500,
+              "Не доказано, что сообщение отправлено шлюзом (подпись сертификатом шлюза или общий секрет)",
+              "Хабарламаны шлюз жібергені дәлелденбеген (шлюз сертификатының қолтаңбасы немесе ортақ құпия)",
+              "The message is not proven to come from the gateway (by its certificate's signature or the shared "
+              "secret)"),
     FaultSpec("SHEP-201", "PROVIDER_TIMEOUT", "forward_to_provider", "provider", 500,
               "Поставщик не ответил за отведённое время",
               "Жеткізуші белгіленген уақытта жауап бермеді",

@@ -89,9 +89,10 @@ class Forwarder:
         self.pool.maxPersistentPerHost = connections_per_host
         self.agent = client.Agent(reactor, connectTimeout=None, pool=self.pool)
 
-    async def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int) -> ProviderAnswer:
+    async def post(self, url: str, body: bytes, *, timeout: float, max_bytes: int,
+                   headers: dict[bytes, bytes] | None = None) -> ProviderAnswer:
         start = time.perf_counter()
-        exchange = defer.Deferred.fromCoroutine(self._exchange(url, body, max_bytes))
+        exchange = defer.Deferred.fromCoroutine(self._exchange(url, body, max_bytes, headers or {}))
         # A cancelled exchange fails with whatever the Agent makes of it (often ResponseNeverReceived),
         # so the timer itself tells whether the timeout fired.
         timer = self.reactor.callLater(timeout, exchange.cancel)
@@ -106,8 +107,9 @@ class Forwarder:
                 timer.cancel()
         return ProviderAnswer(status, answer, time.perf_counter() - start)
 
-    async def _exchange(self, url: str, body: bytes, max_bytes: int) -> tuple[int, bytes]:
-        headers = http_headers.Headers({b"Content-Type": [b"text/xml; charset=utf-8"], b"SOAPAction": [b'""']})
+    async def _exchange(self, url: str, body: bytes, max_bytes: int, extra: dict[bytes, bytes]) -> tuple[int, bytes]:
+        headers = http_headers.Headers({b"Content-Type": [b"text/xml; charset=utf-8"], b"SOAPAction": [b'""'],
+                                        **{name: [value] for name, value in extra.items()}})
         response = await self.agent.request(b"POST", url.encode("ascii"), headers, _BytesProducer(body))
         return response.code, await _read_body(response, max_bytes)
 

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +13,19 @@ from gateway.store import Store
 from gateway.store.schema import as_utc, journal, journal_head
 
 GENESIS_HASH = "0" * 64
+# What a sender's password becomes in the journal (the bytes, their digest and the chain are of that).
+REDACTED = b"[redacted]"
+# The contract's `sender/password` element (unqualified, any prefix), its content up to its end tag: text,
+# CDATA, comments or entity references alike, so no spelling of the value survives.
+_PASSWORD = re.compile(rb"(<(?:[A-Za-z_][\w.-]*:)?password(?:\s[^>]*)?(?<!/)>)(.*?)"
+                       rb"(</(?:[A-Za-z_][\w.-]*:)?password\s*>)", re.DOTALL)
+
+
+def redact_credentials(body: bytes) -> bytes:
+    """The hop's bytes with every password element's value replaced by REDACTED."""
+    if b"password" not in body:
+        return body
+    return _PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), body)
 
 # Records per fetch while verifying: bounds memory even with large stored bodies.
 _VERIFY_CHUNK = 200
@@ -150,7 +164,7 @@ class Journal:
         )
 
     def _row(self, entry: JournalEntry, seq: int, prev_hash: str) -> dict:
-        body = entry.body
+        body = None if entry.body is None else redact_credentials(entry.body)
         fields = {
             "seq": seq,
             "hop": entry.hop,

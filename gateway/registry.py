@@ -29,6 +29,8 @@ class Participant:
     certificate: Path | None = None
     # Its IAsyncChannelClient endpoint: async messages are pushed there; without one, it pulls them.
     async_endpoint: str | None = None
+    # Sent with every push to async_endpoint (PUSH_SECRET_HEADER): the receiver's proof, when pushes are unsigned.
+    push_secret: str | None = None
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,8 @@ class ProviderStub(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def default_settings(provider_url: str, *, participants=(), services=(), **gateway_overrides) -> Settings:
+def default_settings(provider_url: str, *, participants=(), services=(), operators=(),
+                     **gateway_overrides) -> Settings:
     participants = [
         *participants,
         Participant("consumer", PASSWORD_HASH, None, bin=CONSUMER_BIN),
@@ -137,7 +138,8 @@ def default_settings(provider_url: str, *, participants=(), services=(), **gatew
                                                             "strict": True}),
     ]
     gw = dataclasses.replace(GatewaySettings(), **gateway_overrides)
-    return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services))
+    return Settings(source=Path("tests"), gateway=gw, registry=ServiceRegistry(participants, services),
+                    operators={operator.name: operator for operator in operators})
 
 
 class Harness:
@@ -173,8 +175,8 @@ class Harness:
                 connection.close()
         return await threads.deferToThread(post)
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        response = await treq.get(f"{self.app.base_url}{path}", persistent=False)
+    async def get(self, path: str, headers: dict | None = None, base: str | None = None) -> tuple[int, bytes]:
+        response = await treq.get(f"{base or self.app.base_url}{path}", headers=headers, persistent=False)
         return response.code, await response.content()
 
     async def send(self, body: bytes) -> client.SyncReply:
@@ -187,20 +189,22 @@ class Harness:
         return status, wire.operation_of(raw)
 
 
-async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), services=(),
+async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), services=(), operators=(),
                         **gateway_overrides) -> Harness:
     """Extra `participants` and `services` (registry objects) join the defaults; endpoints may be relative
-    ("/portal/…") to reach resources mounted on the gateway's own site (`harness.app.site.resource`)."""
+    ("/portal/…") to reach resources mounted on the gateway's own site (`harness.app.site.resource`).
+    `operators` (gateway.operators.Operator) guard the operator API; `host` (default loopback) is where it listens."""
     stub = ProviderStub()
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
-    settings = default_settings(provider_url, participants=participants, services=services, **gateway_overrides)
+    settings = default_settings(provider_url, participants=participants, services=services, operators=operators,
+                                **gateway_overrides)
     store = open_store(tmp_path, "h")
     try:
         app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=store.url,
                          persistent_connections=False, pki_state_dir=pki.state_dir)
         app.test_store = store
-        app.listen(port=0, host="127.0.0.1")
+        app.listen(port=0, host=settings.gateway.host)
     except BaseException:
         await provider_port.stopListening()
         close_store(store)

@@ -15,6 +15,7 @@ from gateway import contract as c
 from gateway.asyncchannel import wire
 from gateway.asyncchannel.queue import DELIVERED, DELIVERY_STOPPED, ON_DELIVERY, RetryPolicy
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient, PushReceiver, ReceivedMessage, StatusNotification
+from gateway.security import wss
 from tests.conftest import CONSUMER_BIN, ECHO_NS, PASSWORD, echo_request, echo_response, utc_now
 
 FAST = RetryPolicy(max_attempts=5, base=0.05, cap=0.2)
@@ -79,6 +80,12 @@ async def receivers(harness):
     mounted = Receivers(harness)
     yield mounted
     await mounted.port.stopListening()
+
+
+def trusting(*callbacks) -> PushReceiver:
+    """A receiver that takes unsigned pushes: ASYNC_PUSH is not a signed service, and these tests are about
+    delivery; the origin checks have tests of their own below."""
+    return PushReceiver(*callbacks, verify=False)
 
 
 def clients(harness):
@@ -183,8 +190,8 @@ def _row(harness, message_id: str):
 @pytest_twisted.ensureDeferred
 async def test_push_delivery_and_sender_notification(harness, receivers):
     pusher, sender = Inbox(), Inbox()
-    receivers.mount("pusher", PushReceiver(pusher.on_message))
-    receivers.mount("consumer", PushReceiver(sender.on_message, sender.on_status))
+    receivers.mount("pusher", trusting(pusher.on_message))
+    receivers.mount("consumer", trusting(sender.on_message, sender.on_status))
     consumer, _ = clients(harness)
     sent = await call(consumer.send, "ASYNC_PUSH", echo_request("push"), properties={"priority": "high"})
 
@@ -202,7 +209,7 @@ async def test_push_delivery_and_sender_notification(harness, receivers):
 @pytest_twisted.ensureDeferred
 async def test_a_duplicate_push_is_acknowledged_without_handling_it_again(harness, receivers):
     pusher = Inbox()
-    receivers.mount("pusher", PushReceiver(pusher.on_message))
+    receivers.mount("pusher", trusting(pusher.on_message))
     queue = harness.app.queue
     record_outcome = queue.push_outcomes
 
@@ -233,8 +240,8 @@ async def test_failing_receiver_is_retried_until_it_accepts(harness, receivers):
     harness.app.push.policy = FAST
     pusher, sender = Inbox(), Inbox()
     pusher.failure = RuntimeError("disk full")
-    receivers.mount("pusher", PushReceiver(pusher.on_message))
-    receivers.mount("consumer", PushReceiver(sender.on_message, sender.on_status))
+    receivers.mount("pusher", trusting(pusher.on_message))
+    receivers.mount("consumer", trusting(sender.on_message, sender.on_status))
     consumer, _ = clients(harness)
     sent = await call(consumer.send, "ASYNC_PUSH", echo_request("retry me"))
 
@@ -256,8 +263,8 @@ async def test_exhausted_attempts_stop_delivery_and_tell_the_sender(harness, rec
     harness.app.push.policy = RetryPolicy(max_attempts=2, base=0.05, cap=0.2)
     pusher, sender = Inbox(), Inbox()
     pusher.failure = RuntimeError("disk full")
-    receivers.mount("pusher", PushReceiver(pusher.on_message))
-    receivers.mount("consumer", PushReceiver(sender.on_message, sender.on_status))
+    receivers.mount("pusher", trusting(pusher.on_message))
+    receivers.mount("consumer", trusting(sender.on_message, sender.on_status))
     consumer, _ = clients(harness)
     sent = await call(consumer.send, "ASYNC_PUSH", echo_request())
 
@@ -278,8 +285,8 @@ def _pushed(message_id: str = "m-1") -> bytes:
                                                       session_id=SESSION))
 
 
-async def _post(url: str, body: bytes) -> tuple[int, etree._Element]:
-    response = await treq.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"},
+async def _post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, etree._Element]:
+    response = await treq.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8", **(headers or {})},
                                persistent=False)
     raw = await response.content()
     document = etree.fromstring(raw)
@@ -290,7 +297,7 @@ async def _post(url: str, body: bytes) -> tuple[int, etree._Element]:
 @pytest_twisted.ensureDeferred
 async def test_receiver_answers_by_the_contract(harness, receivers):
     inbox = Inbox()
-    url = receivers.mount("pusher", PushReceiver(inbox.on_message, inbox.on_status))
+    url = receivers.mount("pusher", trusting(inbox.on_message, inbox.on_status))
 
     status, answer = await _post(url, _pushed())
     assert status == 200 and answer.tag == c.q(c.ASYNC_CLIENT_NS, "sendMessageResponse")
@@ -317,9 +324,74 @@ async def test_receiver_answers_by_the_contract(harness, receivers):
         assert status == 500 and fault.findtext(".//errorCode") == code
 
 
+def _refused(status: int, fault: etree._Element, code: str, element: str = "sendMessageFault1_sendMessageFault"):
+    assert status == 500 and fault.tag == c.FAULT
+    assert fault.find(f"detail/{c.q(c.ASYNC_CLIENT_NS, element)}/errorCode").text == code, etree.tostring(fault)
+
+
+def _status_notification() -> bytes:
+    return wire.push_status_notification(message_id="m-1", state=DELIVERED, code="ASYNC-200", message="delivered",
+                                         session_id=SESSION)
+
+
+@pytest_twisted.ensureDeferred
+async def test_receiver_takes_only_what_the_gateway_signed(harness, receivers, pki):
+    signing = harness.app.env.security.signing
+    inbox = Inbox()
+    url = receivers.mount("pusher", PushReceiver(inbox.on_message, inbox.on_status,
+                                                 gateway_certificate=signing.certificate))
+    intruder = pki.cert("push-intruder")
+    by_gateway = wss.sign_envelope(_pushed("genuine"), signing.key, signing.certificate, key_info=signing.key_info)
+
+    _refused(*await _post(url, _pushed("forged")), "SHEP-180")  # unsigned
+    _refused(*await _post(url, wss.sign_envelope(_pushed("forged"), intruder.key, intruder.cert)), "SHEP-199")
+    # A genuine push whose messageId was changed: the gateway's signature no longer verifies.
+    _refused(*await _post(url, by_gateway.replace(b">genuine<", b">forged<")), "SHEP-185")
+    for forged, code in ((_status_notification(), "SHEP-180"),
+                         (wss.sign_envelope(_status_notification(), intruder.key, intruder.cert), "SHEP-199")):
+        _refused(*await _post(url, forged), code,
+                 "changeMassageStatusNotificationFault1_changeMassageStatusNotificationFault")
+    assert inbox.calls == 0 and inbox.statuses == []
+
+    status, answer = await _post(url, by_gateway)
+    assert status == 200 and answer.findtext("response/messageId") == "genuine"
+    assert (await _post(url, by_gateway))[0] == 200  # replayed: acknowledged, not handled again
+    signed_note = wss.sign_envelope(_status_notification(), signing.key, signing.certificate)
+    assert (await _post(url, signed_note))[0] == 200
+    assert [m.message_id for m in inbox.messages] == ["genuine"] and len(inbox.statuses) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_receiver_without_a_certificate_or_secret_refuses_every_push(harness, receivers):
+    inbox = Inbox()
+    url = receivers.mount("pusher", PushReceiver(inbox.on_message))
+    signing = harness.app.env.security.signing
+    status, fault = await _post(url, wss.sign_envelope(_pushed(), signing.key, signing.certificate))
+    _refused(status, fault, "SHEP-199")
+    assert "neither" in fault.findtext(".//errorData") and inbox.calls == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_shared_secret_proves_unsigned_pushes(harness, receivers):
+    pusher, sender = Inbox(), Inbox()
+    for participant_id, inbox in (("pusher", pusher), ("consumer", sender)):
+        secret = "s3cret-" + participant_id
+        object.__setattr__(harness.app.env.registry.participant(participant_id), "push_secret", secret)
+        url = receivers.mount(participant_id, PushReceiver(inbox.on_message, inbox.on_status, shared_secret=secret))
+    consumer, _ = clients(harness)
+    sent = await call(consumer.send, "ASYNC_PUSH", echo_request("with secret"))
+    await eventually(lambda: sender.statuses)
+    assert [m.message_id for m in pusher.messages] == [sent.message_id]
+    assert [n.state for n in sender.statuses] == [DELIVERED]
+
+    for headers in ({}, {"X-Shep-Push-Secret": "guess"}, {"X-Shep-Push-Secret": "s3cret-pusher"}):
+        _refused(*await _post(url, _pushed("forged"), headers), "SHEP-199")  # `url` is the consumer's
+    assert [m.message_id for m in sender.messages] == []
+
+
 @pytest_twisted.ensureDeferred
 async def test_receiver_serves_its_wsdl_at_the_url_used(harness, receivers):
-    url = receivers.mount("pusher", PushReceiver(Inbox().on_message))
+    url = receivers.mount("pusher", trusting(Inbox().on_message))
     response = await treq.get(url + "?wsdl", persistent=False)
     assert response.code == 200
     wsdl = etree.fromstring(await response.content())

@@ -17,8 +17,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import create_engine, update
 
+from gateway import client
+from gateway.asyncchannel import wire
 from gateway.faults import CATALOGUE
 from gateway.passwords import verify_password
 from gateway.store.schema import journal as journal_table
@@ -51,6 +54,14 @@ class Gateway:
     def send(self, *args: str, data: Path | None = None) -> subprocess.CompletedProcess:
         extra = ["--data", str(data)] if data else []
         return shep("send", "--url", self.base, *args, *extra, cwd=self.cwd)
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{self.base}{path}", data=body, headers={"Content-Type": "text/xml"})
+        try:
+            with HTTP.open(request, timeout=HTTP_TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
 
     def get(self, path: str) -> tuple[int, str, str]:
         try:
@@ -101,6 +112,20 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_the_shipped_parties_take_only_what_the_gateway_signed(gateway):
+    """The default deployment: the clinic's push receiver and the ЖТ ММБ know the gateway's certificate, so
+    an unsigned message POSTed to them around the gateway is refused as unsigned (not for want of a
+    certificate to check it with)."""
+    operation = wire.operation_of(wire.send_message(service_id="PHC_ATTACHMENT", sender_id="portal", password=None))
+    forged_push = wire.push_send_message(wire.stored_message(operation, message_id=str(uuid.uuid4()),
+                                                             correlation_id=str(uuid.uuid4()), session_id="{x}"))
+    query = client.build_send_message(service_id="GBDFL_UniversalServiceSync", sender_id="ajo", password=None,
+                                      payload=etree.fromstring(b"<Request/>"))
+    for path, forged in (("/clinic/async", forged_push), ("/sim/gbdfl", query)):
+        status, raw = gateway.post(path, forged)
+        assert (status, client.read_reply(status, raw).fault["errorCode"]) == (500, "SHEP-180"), raw
 
 
 # --- shep send ---------------------------------------------------------------------------------
@@ -335,3 +360,75 @@ def test_store_argument_implies_the_shipped_postgresql_driver():
     assert _store_argument("postgresql://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
     assert _store_argument("postgres://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
     assert _store_argument("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+# --- the journal's signed checkpoints ---------------------------------------------------------------
+
+def _rewrite(state: Path, how: str) -> None:
+    """Rewrite the SQLite journal as someone with the database file would."""
+    from sqlalchemy import delete, select
+
+    from gateway.journal import _chain_hash, _hashed_fields
+    from gateway.store.schema import journal_head
+
+    engine = create_engine(f"sqlite:///{state / 'shep.db'}")
+    try:
+        with engine.begin() as conn:
+            if how == "truncate":  # the tail deleted, the head moved back onto the new last record
+                last = conn.execute(select(journal_table).where(journal_table.c.seq == 4)).mappings().one()
+                conn.execute(delete(journal_table).where(journal_table.c.seq > 4))
+                conn.execute(journal_head.update().values(seq=4, hash=last["hash"]))
+            elif how == "empty-body":
+                conn.execute(update(journal_table).where(journal_table.c.seq == 3).values(body=None))
+            elif how == "recomputed":  # record 2 edited, then every hash after it and the head recomputed
+                rows = conn.execute(select(journal_table).order_by(journal_table.c.seq)).mappings().all()
+                prev = rows[0]["hash"]
+                for row in rows[1:]:
+                    fields = _hashed_fields(row)
+                    fields["prev_hash"] = prev
+                    if row["seq"] == 2:
+                        fields["service_id"] = "TAMPERED"
+                    prev = _chain_hash(fields)
+                    conn.execute(update(journal_table).where(journal_table.c.seq == row["seq"]).values(
+                        service_id=fields["service_id"], prev_hash=fields["prev_hash"], hash=prev))
+                conn.execute(journal_head.update().values(hash=prev))
+            else:  # the checkpoint file edited to match a changed record
+                path = state / "journal-checkpoints.jsonl"
+                lines = [json.loads(line) for line in path.read_text().splitlines()]
+                lines[0]["hashes"][0] = "0" * 64
+                path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    finally:
+        engine.dispose()
+
+
+def test_journal_rewrites_show_against_the_signed_checkpoints(tmp_path, echo_file):
+    """Each way of rewriting the SQLite journal that the chain alone cannot see is named by its first record;
+    the untouched journal verifies with its checkpoints."""
+    import shutil
+
+    state = tmp_path / "state"
+    process = ServeProcess("--port", "0", "--state-dir", str(state), cwd=tmp_path, log=tmp_path / "serve.log")
+    try:
+        base = process.wait_listening(START_TIMEOUT)
+        for _ in range(3):  # 4 records each
+            sent = shep("send", "--url", base, "--service", "DEMO_Echo", *CONSUMER, "--data", str(echo_file),
+                        cwd=tmp_path)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert process.terminate() == 0, process.log_text()  # stopping signs the last records
+    finally:
+        process.close()
+    lines = (state / "journal-checkpoints.jsonl").read_text().splitlines()
+    assert lines and json.loads(lines[-1])["seq"] == 12
+    ok = shep("journal", "verify", "--state-dir", str(state), cwd=tmp_path)
+    assert ok.returncode == 0 and "checkpoints OK: 12 record(s)" in ok.stdout, ok.stdout + ok.stderr
+
+    # Every one of these keeps the chain itself intact: only the checkpoints show them.
+    for how, first, says in (("truncate", 5, "is gone"), ("empty-body", 3, "was removed"),
+                             ("recomputed", 2, "was changed"), ("forged-checkpoint", 1, "signature does not verify")):
+        copy = tmp_path / how
+        shutil.copytree(state, copy)
+        _rewrite(copy, how)
+        broken = shep("journal", "verify", "--state-dir", str(copy), cwd=tmp_path)
+        assert broken.returncode == 1, (how, broken.stdout + broken.stderr)
+        assert re.search(rf"BROKEN at record {first}\b", broken.stdout) and says in broken.stdout, (how, broken.stdout)
+        no_traceback(broken)

@@ -129,10 +129,14 @@ def test_every_gateway_field_is_configurable(tmp_path):
         default_timeout_seconds = 5
         max_response_bytes = 6
         journal_store_bytes = false
+        journal_checkpoint_seconds = 22
+        http_header_timeout_seconds = 23
+        http_idle_timeout_seconds = 24
+        max_connections_per_client = 25
         worker_threads = 7
-        lockout_attempts = 22
-        lockout_minutes = 23
-        lockout_delay_seconds = 24
+        lockout_attempts = 26
+        lockout_minutes = 27
+        lockout_delay_seconds = 28
         trust_anchors = ["root.pem"]
         certificate_dirs = ["certs"]
         signing_key = "gw.key"
@@ -153,6 +157,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         async_push_interval_seconds = 18
         async_push_timeout_seconds = 19
         async_push_batch = 21
+        metrics_require_auth = true
     """)
     gateway = load_config(path).gateway
 
@@ -160,14 +165,16 @@ def test_every_gateway_field_is_configurable(tmp_path):
         host="0.0.0.0", port=0, state_dir=Path("/tmp/shep-state"),
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
-        max_response_bytes=6, journal_store_bytes=False, worker_threads=7, lockout_attempts=22,
-        lockout_minutes=23.0, lockout_delay_seconds=24.0,
+        max_response_bytes=6, journal_store_bytes=False, journal_checkpoint_seconds=22.0, worker_threads=7,
+        http_header_timeout_seconds=23.0, http_idle_timeout_seconds=24.0, max_connections_per_client=25,
+        lockout_attempts=26, lockout_minutes=27.0, lockout_delay_seconds=28.0,
         trust_anchors=(tmp_path / "root.pem",), certificate_dirs=(tmp_path / "certs",),
         signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem", signing_key_info="bst",
         signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,
         allow_sha1=True, async_visibility_seconds=11, async_default_amount=12, async_max_amount=13,
         async_max_attempts=14, async_max_age_seconds=15, async_retry_base_seconds=16.0, async_retry_max_seconds=17.0,
         async_push_interval_seconds=18.0, async_push_timeout_seconds=19.0, async_push_batch=21,
+        metrics_require_auth=True,
     )
     assert isinstance(gateway.default_timeout_seconds, float)
     unchanged = [field.name for field in dataclasses.fields(GatewaySettings)
@@ -711,3 +718,50 @@ def test_participant_bin_and_pinned_certificate(tmp_path):
         bin = "BIN230540004989"
     """)
     assert error.key == "participants.clinic.bin" and error.line == 3
+
+
+# --- [operators.<name>] --------------------------------------------------------------------------------
+
+def test_operators_are_read_with_their_role_and_hashes(tmp_path):
+    settings = load_config(write_config(tmp_path, f"""
+        [operators.alice]
+        role = "auditor"
+        password_hash = "{HASH}"
+        description = "reads the journal"
+
+        [operators.ci]
+        role = "operator"
+        token_hash = "{HASH}"
+    """))
+    assert settings.operators["alice"].role == "auditor" and settings.operators["alice"].token_hash is None
+    assert settings.operators["ci"].may("auditor") and not settings.operators["alice"].may("operator")
+    assert load_config(write_config(tmp_path, "")).operators == {}
+
+
+@pytest.mark.parametrize("table, key, message", [
+    ('[operators.a]\npassword_hash = "{HASH}"', "operators.a.role", "required key is missing"),
+    ('[operators.a]\nrole = "admin"\npassword_hash = "{HASH}"', "operators.a.role", "one of: auditor, operator"),
+    ('[operators.a]\nrole = "auditor"', "operators.a", "needs password_hash (HTTP Basic) or token_hash"),
+    ('[operators.a]\nrole = "auditor"\ntoken_hash = "plain-token"', "operators.a.token_hash", "shep hash-password"),
+    ('[operators.a]\nrole = "auditor"\npassword = "x"', "operators.a.password", "unknown key"),
+    ('[operators."a:b"]\nrole = "auditor"\npassword_hash = "{HASH}"', '"a:b"', "without whitespace or ':'"),
+    ("[gateway]\nmetrics_require_auth = 1", "gateway.metrics_require_auth", "must be true or false"),
+])
+def test_bad_operator_settings_name_the_key(tmp_path, table, key, message):
+    error = config_error(tmp_path, table.replace("{HASH}", HASH))
+    assert key in error.key and message in error.message
+    assert error.line is not None
+
+
+def test_participant_push_secret(tmp_path):
+    settings = load_config(write_config(tmp_path, """
+        [participants.clinic]
+        async_endpoint = "https://clinic.example/async"
+        push_secret = "long-random-string"
+    """))
+    assert settings.registry.participant("clinic").push_secret == "long-random-string"
+    error = config_error(tmp_path, """
+        [participants.clinic]
+        push_secret = ""
+    """)
+    assert error.key == "participants.clinic.push_secret"

@@ -51,7 +51,8 @@ def _response_with(payload: etree._Element | None = None, **kw) -> bytes:
 
 class Case:
     def __init__(self, body=None, *, content_type="text/xml; charset=utf-8", method="POST", settings=None,
-                 provider=None, delay=0.0, before=None, reaches_provider=False, setup=None, path="/bip-sync/"):
+                 provider=None, delay=0.0, before=None, reaches_provider=False, setup=None, path="/bip-sync/",
+                 journalled=True):
         self.body = body
         self.content_type = content_type
         self.method = method
@@ -62,6 +63,8 @@ class Case:
         self.reaches_provider = reaches_provider
         self.path = path
         self.setup = setup
+        # False: answered by a party the gateway calls (a push receiver), which keeps no journal.
+        self.journalled = journalled
 
 
 class Kit:
@@ -76,6 +79,15 @@ class Kit:
         options = {"bin": CONSUMER_BIN, **(cert_options or {})}
         issued = self.pki.cert(cert_name, **options)
         return wss.sign_envelope(send_message(**message), issued.key, issued.cert, timestamp_seconds=timestamp)
+
+    def forged_push(self) -> bytes:
+        """A push of a made-up message, signed by a trusted certificate that is not the gateway's."""
+        operation = wire.operation_of(wire.send_message(service_id="ASYNC_PUSH", sender_id="consumer",
+                                                        password=PASSWORD, payload=echo_request()))
+        pushed = wire.push_send_message(wire.stored_message(operation, message_id="forged", correlation_id="forged",
+                                                            session_id="{forged}"))
+        issued = self.pki.cert("consumer", bin=CONSUMER_BIN)
+        return wss.sign_envelope(pushed, issued.key, issued.cert)
 
     def eds(self, text: str = "hello") -> etree._Element:
         person = self.pki.cert("person", kind="person")
@@ -266,6 +278,7 @@ CASES: dict[str, Case] = {
                                                             sender_id="clinic", password=PASSWORD),
                      before=_delivered, path=ASYNC),
     "SHEP-215": Case(lambda: _async(properties={"expiresAt": "tomorrow"}), path=ASYNC),
+    "SHEP-199": Case(lambda kit: kit.forged_push(), setup="push-receiver", path="/push", journalled=False),
     "SHEP-201": Case(lambda: send_message(service_id="ECHO_SLOW"), delay=2.0, reaches_provider=True),
     "SHEP-202": Case(lambda: send_message(), setup="unreachable"),
     "SHEP-203": Case(lambda: send_message(), provider=lambda raw: (503, b"maintenance"), reaches_provider=True),
@@ -299,6 +312,9 @@ async def test_fault_through_http(tmp_path, pki, code):
         if case.setup == "unreachable":
             provider = harness.app.settings.registry.participant("provider")
             object.__setattr__(provider, "endpoint", f"http://127.0.0.1:{_closed_port()}/gone")
+        if case.setup == "push-receiver":
+            harness.app.site.resource.putChild(b"push", PushReceiver(
+                lambda message: None, gateway_certificate=harness.app.env.security.signing.certificate))
         if case.setup == "broken-store":
             harness.app.env.replay_guard = BrokenReplayGuard()
         kit = Kit(pki, harness)
@@ -329,23 +345,30 @@ async def test_fault_through_http(tmp_path, pki, code):
             response = await treq.request(case.method, url, data=body, persistent=False)
             status, raw = response.code, await response.content()
 
-        await _journalled_fault(harness, code, status, raw, asynchronous=case.path == ASYNC)
+        if case.journalled:
+            await _journalled_fault(harness, code, status, raw, asynchronous=case.path == ASYNC)
+        else:
+            _catalogue_fault(code, status, raw, c.async_schema())
         assert bool(harness.stub.received) == case.reaches_provider
     finally:
         await stop_harness(harness)
 
 
-async def _journalled_fault(harness, code: str, status: int, raw: bytes, *, asynchronous: bool = False) -> None:
-    """The catalogue's fault for `code` (status, contract-valid envelope, texts), journalled as an answer."""
+def _catalogue_fault(code: str, status: int, raw: bytes, schema) -> client.SyncReply:
     spec = CATALOGUE[code]
     assert status == spec.http_status
-    schema = c.async_schema() if asynchronous else c.sync_schema()
     schema.assertValid(etree.ElementTree(etree.fromstring(raw)))
     reply = client.read_reply(status, raw)
     assert not reply.ok
     assert reply.fault["errorCode"] == code
     assert reply.fault["faultcode"] == f"soap:{spec.soap_faultcode}"
     assert reply.fault["errorMessage"] == spec.ru
+    return reply
+
+
+async def _journalled_fault(harness, code: str, status: int, raw: bytes, *, asynchronous: bool = False) -> None:
+    """The catalogue's fault for `code` (status, contract-valid envelope, texts), journalled as an answer."""
+    reply = _catalogue_fault(code, status, raw, c.async_schema() if asynchronous else c.sync_schema())
     assert reply.fault["sessionId"].startswith("{")
 
     records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))

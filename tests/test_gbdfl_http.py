@@ -12,6 +12,7 @@ from twisted.web.server import Site
 
 from gateway import client
 from gateway import contract as c
+from gateway.faults import CATALOGUE
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from simulators.gbdfl import GbdflProvider, build_population, wire
@@ -131,8 +132,10 @@ async def test_signed_exchange_the_provider_signs_its_answer_too(harness, serve,
     object.__setattr__(harness.app.settings.registry.service("OPAQUE"), "require_transport_signature", True)
     person = next(iter(population))
     signed_request = client.sign_request(consumer_message(iin=person.iin), consumer.key, consumer.cert)
-    _point_provider_at(harness, serve(GbdflProvider(population, operator.key, operator.cert,
-                                                    transport_signature=True)))
+    gateway = harness.app.env.security.signing.certificate
+    url = serve(GbdflProvider(population, operator.key, operator.cert, transport_signature=True,
+                              gateway_certificate=gateway))
+    _point_provider_at(harness, url)
     reply = await harness.send(signed_request)
     assert reply.ok, reply.fault
     client.verify_reply_signature(reply.raw, harness.app.env.security.signing.certificate)
@@ -140,3 +143,25 @@ async def test_signed_exchange_the_provider_signs_its_answer_too(harness, serve,
     _point_provider_at(harness, serve(GbdflProvider(population, operator.key, operator.cert)))
     signed_request = client.sign_request(consumer_message(iin=person.iin), consumer.key, consumer.cert)
     assert (await harness.send(signed_request)).fault["errorCode"] == "SHEP-208"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_provider_that_knows_the_gateway_answers_only_its_signed_requests(harness, serve, population, pki):
+    """A request POSTed straight to the registry, around the gateway, gets a fault and no person."""
+    operator = pki.cert("gbdfl-operator-provider-bin", bin=PROVIDER_BIN, org="ГБД ФЛ (ТЕСТ)")
+    intruder = pki.cert("consumer-rsa", bin=CONSUMER_BIN)
+    url = serve(GbdflProvider(population, operator.key, operator.cert, transport_signature=True,
+                              gateway_certificate=harness.app.env.security.signing.certificate))
+    person = next(iter(population))
+    for forged, code in ((consumer_message(iin=person.iin), "SHEP-180"),
+                         (client.sign_request(consumer_message(iin=person.iin), intruder.key, intruder.cert),
+                          "SHEP-199")):
+        status, raw = await post(url, forged)
+        fault = client.read_reply(status, raw).fault
+        assert (status, fault["errorCode"]) == (500, code) and person.iin.encode() not in raw, raw
+        assert fault["errorMessage"] == CATALOGUE[code].ru
+    # Through the gateway, which re-signs what it forwards of a signed exchange: answered.
+    _point_provider_at(harness, url)
+    object.__setattr__(harness.app.settings.registry.service("OPAQUE"), "require_transport_signature", True)
+    reply = await harness.send(client.sign_request(consumer_message(iin=person.iin), intruder.key, intruder.cert))
+    assert reply.ok and verified_response(reply).findtext("persons/person/iin") == person.iin

@@ -220,6 +220,7 @@ def test_default_clinics_load_and_are_consistent():
     (lambda d: d["system"].update(transport_signature="yes"), "system.transport_signature"),
     (lambda d: d["system"].update(lockout_attempts=0), "system.lockout_attempts"),
     (lambda d: d["system"].update(lockout_minutes=True), "system.lockout_minutes"),
+    (lambda d: d["system"].update(verify_pushes="no"), "system.verify_pushes"),
 ])
 def test_bad_configuration_names_the_key(change, key):
     data = tomllib.loads(config_text())

@@ -3,12 +3,15 @@ AttachmentRequests on the AsyncChannel and pulls the UPDATE Registration and the
 the ЖТ ММБ simulator through the SyncChannel; employees use the JSON API and print the paper coupon."""
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
 import pytest_twisted
+import sqlalchemy as sa
 import treq
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
@@ -19,11 +22,14 @@ from endpoints.provider import payload as p
 from endpoints.provider.office import parse
 from endpoints.provider.registry import RegistryError
 from endpoints.provider.signing import Verifier
+from endpoints.provider.store import requests
 from endpoints.provider.system import ProviderSystem
+from gateway import client, soap
 from gateway import contract as c
+from gateway.asyncchannel import wire
 from gateway.asyncclient import AsyncGatewayClient, ReceivedMessage
 from gateway.registry import Participant, Service
-from gateway.security import xmldsig
+from gateway.security import wss, xmldsig
 from gateway.security.certs import CertificateValidator, RevocationChecker
 from gateway.security.identity import subject_bin
 from simulators.gbdfl import GbdflProvider, build_population
@@ -64,7 +70,9 @@ async def start_world(tmp_path, pki, *, transport: bool = False) -> World:
     people.write_text(json.dumps(list(PEOPLE.values()), ensure_ascii=False), "utf-8")
     operator = pki.cert("provider-gbdfl-operator", org="ГБД ФЛ (ТЕСТ)")
     # Revocation by OCSP/CRL on the test PKI's server, as in production.
-    config = dataclasses.replace(provider_config(), revocation="ocsp,crl", transport_signature=transport)
+    # Unsigned pushes (`transport` off) cannot be told from forged ones: that world trusts them.
+    config = dataclasses.replace(provider_config(), revocation="ocsp,crl", transport_signature=transport,
+                                 verify_pushes=transport)
     registry = GbdflProvider(build_population(size=0, files=[people]), operator.key, operator.cert)
     verifier = Verifier(CertificateValidator(pki.pki.trust_anchors(), pki.pki.intermediates(),
                                              RevocationChecker("none")))
@@ -83,7 +91,7 @@ async def start_world(tmp_path, pki, *, transport: bool = False) -> World:
         root.putChild(b"registry", registry)
         system = ProviderSystem(config, engine=harness.app.store.engine, pki=pki.pki, state_dir=tmp_path)
         root.putChild(b"clinic", system.resource())
-        await threads.deferToThread(system.start, harness.app.base_url)
+        await threads.deferToThread(system.start, harness.app.base_url, harness.app.env.security.signing.certificate)
     except BaseException:
         await stop_harness(harness)  # a harness left running would hang the session
         raise
@@ -309,5 +317,48 @@ async def test_transport_signed_exchange(tmp_path, pki):
         sends = [r for r in world.harness.app.journal.query(sender="ajo", limit=1000) if r["hop"] == "request-in"]
         assert sends and all(("verify_transport_signature", "pass") in {(v["check"], v["verdict"])
                                                                          for v in r["verdicts"]} for r in sends)
+    finally:
+        await stop_harness(world.harness)
+
+
+async def post_xml(url: str, body: bytes) -> tuple[int, bytes]:
+    response = await treq.post(url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"}, persistent=False)
+    return response.code, await response.content()
+
+
+def _requests(world: World) -> int:
+    with world.harness.app.store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one()
+
+
+@pytest_twisted.ensureDeferred
+async def test_forged_pushes_to_the_clinic_are_refused(tmp_path, pki):
+    world = await start_world(tmp_path, pki, transport=True)
+    try:
+        await exchange(world, signed_request(world.pki, "adult"))
+        [pushed] = [r for r in world.harness.app.journal.query(service_id=SERVICE, limit=1000, include_body=True)
+                    if r["hop"] == "request-out" and r["to_party"] == "ajo"]
+        genuine = base64.b64decode(pushed["body_base64"])
+        assert _requests(world) == 1
+        # The push as the journal holds it, given a new messageId: signed as it was, unsigned, or re-signed.
+        forged_id = str(uuid.uuid4()).encode()
+        replayed = genuine.replace(pushed["message_id"].encode(), forged_id)
+        tree = c.PARSER.parse(replayed)
+        soap.drop_transport_signature(tree)
+        unsigned = soap.serialize(tree)
+        intruder = world.pki.cert("clinic-intruder")
+        url = world.harness.app.base_url + "/clinic/async"
+        for forged, code in ((replayed, "SHEP-185"), (unsigned, "SHEP-180"),
+                             (wss.sign_envelope(unsigned, intruder.key, intruder.cert), "SHEP-199")):
+            status, raw = await post_xml(url, forged)
+            assert (status, client.read_reply(status, raw).fault["errorCode"]) == (500, code), raw
+        note = wire.push_status_notification(message_id=pushed["message_id"], state="DELIVERED", code="ASYNC-200",
+                                             message="delivered", session_id=pushed["session_id"])
+        status, raw = await post_xml(url, note)
+        assert status == 500 and b"changeMassageStatusNotificationFault1" in raw and b"SHEP-180" in raw
+        assert _requests(world) == 1 and world.system.store.by_message(forged_id.decode()) is None
+        # The genuine push again: acknowledged as the duplicate it is, nothing registered twice.
+        status, raw = await post_xml(url, genuine)
+        assert status == 200 and _requests(world) == 1
     finally:
         await stop_harness(world.harness)

@@ -13,6 +13,7 @@ from lxml import etree
 from twisted.internet import threads
 
 from gateway import client
+from gateway.journal import redact_credentials
 from gateway import contract as c
 from gateway.security import wss
 from gateway.security.algorithms import AlgorithmPolicy
@@ -77,11 +78,11 @@ async def test_signed_round_trip_every_hop(harness, pki, tmp_path, alg):
     tampered = _xmlsec1(tmp_path, reply.raw.replace("подписано".encode(), "changed".encode()), gateway_cert)
     assert tampered.returncode != 0
 
-    # The journal keeps the consumer's original signed bytes, and the verdicts of the signature checks.
+    # The journal keeps the consumer's original signed bytes (its password redacted), and the verdicts.
     records = await harness.app.run_in_pool(
         lambda: harness.app.journal.query(session_id=reply.session_id, include_body=True))
     import base64
-    assert base64.b64decode(records[0]["body_base64"]) == request
+    assert base64.b64decode(records[0]["body_base64"]) == redact_credentials(request)
     verdicts = {v["check"]: v for v in records[0]["verdicts"]}
     assert verdicts["verify_transport_signature"]["verdict"] == "pass"
     assert "signed by" in verdicts["verify_transport_signature"]["detail"]
@@ -194,3 +195,19 @@ async def test_a_present_payload_signature_is_verified_even_when_not_required(ha
     reply = await harness.send(send_message(style="escaped", payload=signed_payload))
     assert reply.fault["errorCode"] == "SHEP-198"
     assert len(harness.stub.received) == 1
+
+
+@pytest.mark.parametrize("mode", ["crl", "ocsp"])
+@pytest_twisted.ensureDeferred
+async def test_a_revocation_next_to_the_gateway_counts_at_once(tmp_path, pki, mode):
+    """`shep pki revoke` on the gateway's own test PKI empties its revocation cache: the next message of the
+    revoked certificate is refused, though its "good" answer was cached for five minutes."""
+    issued = pki.cert(f"revoked-later-{mode}", bin=CONSUMER_BIN)
+    harness = await start_harness(tmp_path, pki, revocation=mode)
+    try:
+        assert (await harness.send(client.sign_request(send_message(), issued.key, issued.cert))).ok
+        pki.pki.revoke(issued.serial, "key_compromise")
+        reply = await harness.send(client.sign_request(send_message(), issued.key, issued.cert))
+        assert reply.fault["errorCode"] == "SHEP-193", reply.fault
+    finally:
+        await stop_harness(harness)

@@ -361,3 +361,29 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+
+
+def test_sqlite_files_are_private(tmp_path):
+    """The store holds every hop's bytes: its state dir is 0700, the database and its WAL 0600, however
+    permissive the umask, and an older 0644 database is tightened at the next start."""
+    import os
+    import stat
+
+    from gateway.store import Store, sqlite_url
+
+    previous = os.umask(0o022)
+    try:
+        state = tmp_path / "state"
+        store = Store(sqlite_url(state))
+        store.create_schema()
+        with store.engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+        store.close()
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        assert files["shep.db"] == 0o600 and files["shep.db-wal"] == 0o600
+        (state / "shep.db").chmod(0o644)
+        Store(sqlite_url(state)).close()
+        assert stat.S_IMODE((state / "shep.db").stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)

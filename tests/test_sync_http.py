@@ -1,6 +1,7 @@
 """SendMessage through the gateway over real HTTP: the happy path in each data style, and what it journals."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from time import perf_counter
@@ -12,6 +13,7 @@ from lxml import etree
 from gateway import client
 from gateway import contract as c
 from gateway.faults import CATALOGUE
+from gateway.journal import REDACTED, redact_credentials
 from gateway.security import wss
 from gateway.security.algorithms import AlgorithmPolicy
 from tests.conftest import (BULK_NS, CONSUMER_BIN, ECHO_NS, bulk_document, echo_request, java_date, send_message,
@@ -118,8 +120,8 @@ async def test_real_clients_shape_is_accepted_and_noted(harness, shape):
     assert reply.ok, reply.fault
     records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
     request_in = records[0]
-    # The journal keeps the bytes as they came; the note says what was tolerated.
-    assert request_in["body_sha256"] == hashlib.sha256(body).hexdigest()
+    # The journal keeps the bytes as they came (but for the password); the note says what was tolerated.
+    assert request_in["body_sha256"] == hashlib.sha256(redact_credentials(body)).hexdigest()
     assert len(request_in["deviations"]) == 1 and mention in request_in["deviations"][0]
     assert "note" in {v["verdict"] for v in request_in["verdicts"]}
     # The provider gets a valid message, with the gateway's sessionId.
@@ -201,7 +203,7 @@ async def test_journal_records_four_hops_with_hashes(harness):
     assert [r["hop"] for r in records] == ["request-in", "request-out", "response-in", "response-out"]
     assert [(r["from_party"], r["to_party"]) for r in records] == [
         ("consumer", "gateway"), ("gateway", "provider"), ("provider", "gateway"), ("gateway", "consumer")]
-    assert records[0]["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert records[0]["body_sha256"] == hashlib.sha256(redact_credentials(body)).hexdigest()
     assert records[1]["body_sha256"] == hashlib.sha256(harness.stub.received[0]).hexdigest()
     assert records[3]["body_sha256"] == hashlib.sha256(reply.raw).hexdigest()
     assert all(r["message_id"] == records[0]["message_id"] for r in records)
@@ -325,7 +327,7 @@ async def _accepted_intact(harness, sent: bytes, padding: int, status: int, raw:
     assert len(reply.data.findtext(f"{{{BULK_NS}}}Document/content")) == padding
     records = await harness.app.run_in_pool(lambda: harness.app.journal.query(session_id=reply.session_id))
     assert [r["hop"] for r in records] == ["request-in", "request-out", "response-in", "response-out"]
-    assert records[0]["body_sha256"] == hashlib.sha256(sent).hexdigest()
+    assert records[0]["body_sha256"] == hashlib.sha256(redact_credentials(sent)).hexdigest()
     verdicts = {v["check"]: v for v in records[0]["verdicts"]}
     assert verdicts["limit_body_size"]["detail"] == f"{len(sent)} bytes"
     assert verdicts["verify_transport_signature"]["detail"].startswith("signed by ")
@@ -352,3 +354,27 @@ async def test_chunked_signed_message_goes_through(harness, pki):
     sent, padding = _signed_of_size(pki, 1_000_000)
     status, raw = await harness.post_chunked(sent)
     await _accepted_intact(harness, sent, padding, status, raw)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_journal_never_keeps_a_password(harness):
+    """Accepted or refused, in text, CDATA or entity spelling: over /api/journal no body holds the password,
+    and the chain verifies over what is stored."""
+    from tests.conftest import PASSWORD
+
+    spellings = [send_message(), send_message(password="wrong-guess"),
+                 send_message().replace(f"<password>{PASSWORD}</password>".encode(),
+                                        f"<password><![CDATA[{PASSWORD}]]></password>".encode()),
+                 send_message().replace(f"<password>{PASSWORD}</password>".encode(),
+                                        f"<password>&#{ord(PASSWORD[0])};{PASSWORD[1:]}</password>".encode())]
+    for body in spellings:
+        assert b"<password>" in body
+        await harness.send(body)
+    status, raw = await harness.get("/api/journal?body=1&limit=100")
+    assert status == 200
+    stored = [base64.b64decode(r["body_base64"]) for r in json.loads(raw)["records"] if r.get("body_base64")]
+    assert len(stored) >= 4 * 2
+    for secret in (PASSWORD.encode(), b"wrong-guess", PASSWORD[1:].encode()):
+        assert not any(secret in body for body in stored), secret
+    assert sum(REDACTED in body for body in stored) >= 4
+    assert (await harness.app.run_in_pool(harness.app.journal.verify)).ok

@@ -147,6 +147,7 @@ class ProviderConfig:
     lockout_attempts: int  # wrong passwords in a row before an employee's login is locked (as the portal's)
     lockout_minutes: float
     transport_signature: bool  # WS-Security on every call to the gateway, with the operator's certificate
+    verify_pushes: bool  # take only pushes signed by the gateway's certificate (false: any caller, tests/demos)
     operator: Organisation
     rules: Rules
     clinics: dict[str, Clinic]
@@ -311,8 +312,9 @@ def parse(data: dict) -> ProviderConfig:
     lockout_minutes = system.get("lockout_minutes", 15)
     if isinstance(lockout_minutes, bool) or not isinstance(lockout_minutes, (int, float)) or not lockout_minutes > 0:
         raise ConfigError("system.lockout_minutes", "must be a positive number")
-    if not isinstance(system.get("transport_signature", False), bool):
-        raise ConfigError("system.transport_signature", "must be true or false")
+    for flag, default in (("transport_signature", False), ("verify_pushes", True)):
+        if not isinstance(system.get(flag, default), bool):
+            raise ConfigError(f"system.{flag}", "must be true or false")
     revocation = system.get("revocation", "ocsp,crl")
     if revocation not in ("ocsp,crl", "ocsp", "crl", "none"):
         raise ConfigError("system.revocation", "must be ocsp,crl | ocsp | crl | none")
@@ -324,7 +326,7 @@ def parse(data: dict) -> ProviderConfig:
         sender_code=_text(system, "sender_code", "system.", "AJO"),
         utc_offset=timezone(timedelta(hours=offset)), revocation=revocation,
         session_minutes=session_minutes, lockout_attempts=lockout_attempts, lockout_minutes=float(lockout_minutes),
-        transport_signature=system.get("transport_signature", False),
+        transport_signature=system.get("transport_signature", False), verify_pushes=system.get("verify_pushes", True),
         operator=Organisation(operator_bin, _text(operator, "name", "operator."),
                               _officer(_table(operator, "authorised", "operator."), "operator.authorised.")),
         rules=rules, clinics=clinics)

@@ -31,11 +31,14 @@ class PortalInbox:
         self.receiver = PushReceiver(self.on_message, self.on_status)
         return self.receiver
 
-    def connect(self, gateway: AsyncGatewayClient) -> None:
-        """Answer through `gateway`; the push receiver signs its acknowledgements with the same credentials."""
+    def connect(self, gateway: AsyncGatewayClient, gateway_certificate, *, verify_pushes: bool = True) -> None:
+        """Answer through `gateway`; the push receiver signs its acknowledgements with the same credentials
+        and takes only pushes signed by `gateway_certificate` (until connected, it refuses every push)."""
         self.gateway = gateway
         if self.receiver is not None:
             self.receiver.sign = gateway.sign
+            self.receiver.gateway_certificate = gateway_certificate
+            self.receiver.verify = verify_pushes
 
     def on_message(self, message: ReceivedMessage) -> None:
         if message.service_id != self.service_id or message.message_type != "REQUEST":

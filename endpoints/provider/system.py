@@ -4,7 +4,7 @@ every configured clinic, a participant of the gateway that provides the attachme
     system = ProviderSystem(config.load(), engine=app.store.engine, pki=app.pki, state_dir=app.state_dir)
     root.putChild(b"clinic", system.resource())   # /clinic/async (push endpoint), /clinic/api/…
     …listen…
-    system.start(app.base_url)                     # gateway clients; certificates issued on first start
+    system.start(app.base_url, gateway_certificate)  # gateway clients; certificates issued on first start
 """
 from __future__ import annotations
 
@@ -62,9 +62,11 @@ class ProviderSystem:
         clinic.putChild(b"api", self.api)
         return clinic
 
-    def start(self, gateway_url: str) -> None:
+    def start(self, gateway_url: str, gateway_certificate=None) -> None:
         """Connect to the gateway (its base URL) and issue missing certificates. Blocking: key generation
-        and the PKI's files; the PKI must be initialised (the gateway does it when it starts listening)."""
+        and the PKI's files; the PKI must be initialised (the gateway does it when it starts listening).
+        `gateway_certificate` is the one the gateway signs its pushes with (GET /api/certificate); without
+        it, pushes are refused unless the configuration's `verify_pushes` is false."""
         anchors, intermediates = self._trust or (self.pki.trust_anchors(), self.pki.intermediates())
         verifier = Verifier(CertificateValidator(anchors, intermediates, RevocationChecker(self.config.revocation)),
                             clock=self.clock)
@@ -76,4 +78,5 @@ class ProviderSystem:
                 gateway_url, self.config.participant, self.config.password,
                 service_id=self.config.registry_service_id, sender_code=self.config.sender_code,
                 verify=verifier.verified_root, sign=sign)
-        self.inbox.connect(AsyncGatewayClient(gateway_url, self.config.participant, self.config.password, sign=sign))
+        self.inbox.connect(AsyncGatewayClient(gateway_url, self.config.participant, self.config.password, sign=sign),
+                           gateway_certificate, verify_pushes=self.config.verify_pushes)

@@ -21,6 +21,7 @@ from gateway.faults import Fault
 from gateway.forward import Forwarder, ProviderAnswer
 from gateway.journal import Journal
 from gateway.pipeline import RESPONSE_CHECKS, run_checks
+from gateway.registry import Participant
 from gateway.security.wss import sign_envelope
 from gateway.shapes import PUSH_SEND, PUSH_STATUS, Shape
 
@@ -114,7 +115,7 @@ class PushDelivery:
         recipient = self.env.registry.participant(message.recipient_id)
         ctx = self._context(message, PUSH_SEND)
         outgoing = await self.run_in_pool(self._sealed, ctx, wire.push_send_message(message.message))
-        return await self._exchange(ctx, recipient.async_endpoint if recipient else None, outgoing)
+        return await self._exchange(ctx, recipient, outgoing)
 
     async def notify_sender(self, message: QueuedMessage) -> None:
         """Tell a sender with a client endpoint about a final state (once; getMessageStatus always answers)."""
@@ -128,7 +129,7 @@ class PushDelivery:
                                                 session_id=message.session_id, error=error)
         try:
             outgoing = await self.run_in_pool(self._sealed, ctx, request)
-            _, entries = await self._exchange(ctx, sender.async_endpoint, outgoing)
+            _, entries = await self._exchange(ctx, sender, outgoing)
             await self.run_in_pool(self.journal.append_many, entries)
         except Exception:  # best effort: getMessageStatus stays the source of truth
             log.exception("status notification for %s failed", message.message_id)
@@ -147,17 +148,18 @@ class PushDelivery:
         identity = self.env.security.signing
         return sign_envelope(raw, identity.key, identity.certificate, key_info=identity.key_info)
 
-    async def _exchange(self, ctx: MessageContext, endpoint: str | None, outgoing: bytes):
+    async def _exchange(self, ctx: MessageContext, participant: Participant | None, outgoing: bytes):
         """One call to a participant's client endpoint: (error or None, journal entries of both hops)."""
         started = self.env.clock()
         entries = [journal_entry("request-out", ctx, body=outgoing, started=started, frm=GATEWAY,
                                  to=ctx.recipient_id, verdicts=[])]
-        if not endpoint:
+        if participant is None or not participant.async_endpoint:
             return "the recipient has no IAsyncChannelClient endpoint", entries
+        secret = {wire.PUSH_SECRET_HEADER: participant.push_secret.encode()} if participant.push_secret else None
         try:
-            answer = await self.forwarder.post(self.resolve_endpoint(endpoint), outgoing,
+            answer = await self.forwarder.post(self.resolve_endpoint(participant.async_endpoint), outgoing,
                                                timeout=self.env.settings.async_push_timeout_seconds,
-                                               max_bytes=self.env.settings.max_response_bytes)
+                                               max_bytes=self.env.settings.max_response_bytes, headers=secret)
         except Fault as fault:
             ctx.verdicts.append(Verdict("forward_to_provider", "fail", fault.data, 0.0))
             entries.append(journal_entry("response-in", ctx, body=b"", frm=ctx.recipient_id, fault=fault))

@@ -15,6 +15,8 @@ from gateway.soap import add_text, now_iso, serialize
 MESSAGE_TYPES = ("REQUEST", "NOTIFICATION", "UPDATE", "RESPONSE")
 ACCEPTED, NOT_ACCEPTED = "MESSAGE_ACCEPTED", "MESSAGE_NOT_ACCTEPTED"  # sic: the contract's spelling
 RESEND, NOT_RESEND = "RESEND", "NOT_RESEND"
+# The HTTP header of a push carrying the receiving participant's `push_secret` (docs/async.md).
+PUSH_SECRET_HEADER = b"X-Shep-Push-Secret"
 
 
 def _envelope(wrapper: str, ns: str = c.ASYNC_NS) -> tuple[etree._Element, etree._Element]:

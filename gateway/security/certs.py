@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
@@ -53,7 +54,9 @@ class RevocationChecker:
     """OCSP and/or CRL, each answer cached for at most `cache_seconds` (and never past nextUpdate)."""
 
     def __init__(self, mode: str = "ocsp,crl", *, cache_seconds: float = 300, timeout: float = 5,
-                 fetch: Callable[[str, bytes | None, float], bytes] | None = None):
+                 fetch: Callable[[str, bytes | None, float], bytes] | None = None, watch: Path | None = None):
+        """`watch`: a file whose change empties the cache (the test PKI's index, which `shep pki revoke`
+        rewrites), so a revocation made next to the gateway counts at once, not after `cache_seconds`."""
         if mode not in REVOCATION_MODES:
             raise ValueError(f"revocation mode must be one of {', '.join(REVOCATION_MODES)}")
         self.mode = mode
@@ -63,10 +66,29 @@ class RevocationChecker:
         self._cache: dict[tuple, Revocation] = {}
         self._crls: dict[str, tuple[x509.CertificateRevocationList, float]] = {}
         self._lock = threading.Lock()
+        self._watch = watch
+        self._watched = self._stamp()
+
+    def _stamp(self) -> tuple | None:
+        try:
+            st = self._watch.stat() if self._watch is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _forget_if_changed(self) -> None:
+        stamp = self._stamp()
+        if stamp != self._watched:
+            with self._lock:
+                self._cache.clear()
+                self._crls.clear()
+                self._watched = stamp
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, now: datetime) -> Revocation:
         if self.mode == "none":
             return Revocation("good", "revocation checking is off", 0)
+        if self._watch is not None:
+            self._forget_if_changed()
         key = (issuer.fingerprint(hashes.SHA256()), cert.serial_number)
         with self._lock:
             cached = self._cache.get(key)

@@ -18,7 +18,7 @@ from gateway import soap
 from gateway.security.algorithms import (EXC_C14N, AlgorithmPolicy, SignatureError, canonicalize, digest,
                                          in_scope_prefixes, load_certificate, malformed, methods_for_key)
 from gateway.security.gost.x509 import public_key as certificate_key
-from gateway.security.issuerserial import NameKey, parse_name
+from gateway.security.issuerserial import CertificateIndex, NameKey, parse_name
 from gateway.security.xmldsig import (KEY_INFO, SIGNATURE, X509_CERTIFICATE, X509_DATA, ParsedSignature,
                                       der_base64, new_signature, read_signature, seal)
 
@@ -285,3 +285,17 @@ def verify_envelope(raw: bytes, *, policy: AlgorithmPolicy, now: datetime, clock
     timestamp = _check_timestamp(header, targets, now, clock_skew)
     return VerifiedEnvelope(certificate, tree, body, parsed.signature_method, body_reference.digest_method,
                             [reference.uri for reference in parsed.references], timestamp)
+
+
+def verify_signed_by(raw: bytes, certificate: x509.Certificate, *, policy: AlgorithmPolicy,
+                     now: datetime) -> VerifiedEnvelope:
+    """`verify_envelope`, and the signer must be `certificate`: how a party that hears from one sender
+    only, the gateway (a push receiver, a provider), proves a message is that sender's and not a forgery.
+
+    The certificate is compared whole, not by chain: anyone the same CA certified could sign otherwise.
+    """
+    verified = verify_envelope(raw, policy=policy, now=now, certificates=CertificateIndex([certificate]).find)
+    if verified.certificate != certificate:
+        raise SignatureError("NOT_FROM_GATEWAY", f"signed by {verified.certificate.subject.rfc4514_string()}, "
+                                                 f"not by the gateway's {certificate.subject.rfc4514_string()}")
+    return verified

@@ -1,5 +1,6 @@
 """Persistent state of the gateway behind one small interface (SQLAlchemy Core)."""
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -25,10 +26,24 @@ _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def sqlite_url(state_dir: Path) -> str:
-    """URL of the SQLite database in `state_dir` (created if missing)."""
+    """URL of the SQLite database in `state_dir` (created if missing, 0700: it holds the store and keys)."""
     state_dir = Path(state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{state_dir / 'shep.db'}"
+
+
+def _private_sqlite_files(database: str) -> None:
+    """The database file made, or kept, 0600 before SQLite opens it: SQLite gives its -wal and -shm files
+    the database file's mode, so the journal's bytes are nobody else's to read."""
+    path = Path(database)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            companion.chmod(0o600)
 
 
 class Store:
@@ -42,6 +57,8 @@ class Store:
                 f"unsupported database {dialect!r}: use sqlite or postgresql"
             )
         if dialect == "sqlite":
+            if self.engine.url.database not in (None, "", ":memory:"):
+                _private_sqlite_files(self.engine.url.database)
             _tune_sqlite(self.engine)
         self._remember = _remember_statement(dialect)
 

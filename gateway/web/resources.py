@@ -12,6 +12,7 @@ from twisted.web import resource, server
 from gateway.faults import catalogue_json
 from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
+from gateway.web.connections import ConnectionLimits, GuardedChannel
 from gateway.web.body import read_body
 
 log = logging.getLogger("shep.web")
@@ -19,8 +20,18 @@ access = logging.getLogger("shep.access")
 XML = b"text/xml; charset=utf-8"
 
 
-class GatewaySite(server.Site):
-    """A Site whose access log is a JSON line carrying the sessionId of the message, if any."""
+class GatewaySite(ConnectionLimits, server.Site):
+    """A Site whose access log is a JSON line carrying the sessionId of the message, if any, and whose
+    connections are limited (`gateway.web.connections`)."""
+
+    protocol = GuardedChannel  # HTTP/1.1 only: no HTTP/2 negotiation on this site
+
+    def __init__(self, *args, **kwargs):
+        ConnectionLimits.__init__(self)
+        server.Site.__init__(self, *args, **kwargs)
+
+    def buildProtocol(self, addr):
+        return super().buildProtocol(addr) if self.admit(addr) else None
 
     def log(self, request: server.Request) -> None:
         access.info("%s %s %s", request.method.decode("ascii", "replace"),
@@ -179,6 +190,49 @@ class JournalResource(resource.Resource):
             query["limit"] = int(value["limit"])
         query["include_body"] = value.get("body") in ("1", "true")
         return query
+
+
+class QueueResource(resource.Resource):
+    """`POST /api/queue/<messageId>/stop[?reason=]` and `POST /api/queue/<messageId>/retry`: `shep queue stop|retry`
+    over HTTP, for operators."""
+
+    isLeaf = True
+
+    def __init__(self, queue, run_in_pool, clock):
+        super().__init__()
+        self.queue = queue
+        self.run_in_pool = run_in_pool
+        self.clock = clock
+
+    def render_POST(self, request):
+        from gateway.asyncchannel.queue import NotPending, NotYours
+
+        segments = [s.decode("utf-8", "replace") for s in request.postpath]
+        if len(segments) != 2 or not segments[0] or segments[1] not in ("stop", "retry"):
+            return _json(request, {"error": "POST /api/queue/<messageId>/stop or /api/queue/<messageId>/retry"}, 404)
+        message_id, action = segments
+        if action == "stop":
+            who = getattr(request, "shep_operator", None) or "a loopback client"
+            reason = request.args.get(b"reason", [f"stopped by {who} over /api/queue".encode()])[0]
+            deferred = self.run_in_pool(self.queue.stop, message_id, self.clock(), reason.decode("utf-8", "replace"))
+        else:
+            deferred = self.run_in_pool(self.queue.retry, message_id, self.clock())
+
+        def refused(failure):
+            failure.trap(NotYours, NotPending)
+            return failure.value
+
+        def answer(req, outcome):
+            if isinstance(outcome, NotYours):
+                req.write(_json(req, {"error": f"no message {message_id} in the queue"}, 404))
+            elif isinstance(outcome, NotPending):
+                req.write(_json(req, {"error": str(outcome)}, 409))
+            else:
+                req.write(_json(req, {"message_id": outcome.message_id, "state": outcome.state,
+                                      "status_code": outcome.status_code,
+                                      "status_message": outcome.status_message}))
+
+        return _finish(request, deferred.addErrback(refused), answer)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -7,6 +7,7 @@ It talks only SOAP, through the public `gateway.client`, `gateway.contract` and 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +16,9 @@ from twisted.web import resource
 
 from gateway import contract as c
 from gateway.client import STYLES, build_send_message_response, now_iso, sign_request
+from gateway.faults import Fault
+from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+from gateway.security.wss import verify_signed_by
 from gateway.security.xmldsig import sign_document, standalone
 from gateway.web.body import read_body
 from simulators.gbdfl import wire
@@ -60,7 +64,7 @@ class GbdflProvider(resource.Resource):
     def __init__(self, population: Population, operator_key, operator_cert, *,
                  not_found_code: str = NOT_FOUND_CODE, bad_request_code: str = BAD_REQUEST_CODE,
                  fault_code: str = FAULT_CODE, sender_code: str = "GBDFL", reply_style: str = "typed",
-                 max_persons: int = MAX_PERSONS, transport_signature: bool = False):
+                 max_persons: int = MAX_PERSONS, transport_signature: bool = False, gateway_certificate=None):
         super().__init__()
         if reply_style not in STYLES:
             raise ValueError(f"reply_style must be one of {', '.join(STYLES)}, got {reply_style!r}")
@@ -76,6 +80,8 @@ class GbdflProvider(resource.Resource):
         self.max_persons = max_persons
         # Services that require WS-Security (`/bip-sync-wss-gost/`) need the provider's answers signed too.
         self.transport_signature = transport_signature
+        # Set: only requests WS-Security signed by this certificate (the gateway's) are answered.
+        self.gateway_certificate = gateway_certificate
 
     def render_POST(self, request):
         status, body = self.answer(read_body(request))
@@ -102,6 +108,15 @@ class GbdflProvider(resource.Resource):
         info = None if send is None else send.find("request/requestInfo")
         if info is None:
             return self.fault("a SyncChannel SendMessage is expected")
+        if self.gateway_certificate is not None:
+            try:
+                verify_signed_by(raw, self.gateway_certificate, policy=AlgorithmPolicy(),
+                                 now=datetime.now(timezone.utc))
+            except SignatureError as error:
+                # The catalogue's code and text: the check is the gateway's own, made by its provider.
+                spec = Fault(error.name).spec
+                return self.fault(error.detail, info.findtext("sessionId"), code=spec.code, message=spec.ru,
+                                  summary=spec.en)
         try:
             request = wire.read_request(_data(send))
         except wire.MalformedRequest as exc:
@@ -133,15 +148,18 @@ class GbdflProvider(resource.Resource):
         data.append(signed[-1])  # the enveloped ds:Signature, last child
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
 
-    def fault(self, detail: str, session_id: str | None = None) -> tuple[int, bytes]:
-        """The sync fault element with the provider's own code: a malformed message is the caller's fault."""
+    def fault(self, detail: str, session_id: str | None = None, *, code: str | None = None,
+              message: str = FAULT_RU, summary: str = FAULT_EN) -> tuple[int, bytes]:
+        """The sync fault element, by default with the provider's own code: a malformed message is the
+        caller's fault."""
+        code = code or self.fault_code
         envelope = etree.Element(c.ENVELOPE, nsmap={"soap": c.SOAP_NS})
         fault = etree.SubElement(etree.SubElement(envelope, c.BODY), c.FAULT)
         _text(fault, "faultcode", "soap:Client")
-        _text(fault, "faultstring", f"{self.fault_code}: {FAULT_EN}")
+        _text(fault, "faultstring", f"{code}: {summary}")
         info = etree.SubElement(etree.SubElement(fault, "detail"), c.SYNC_FAULT, nsmap={"sync": c.SYNC_NS})
-        _text(info, "errorCode", self.fault_code)
-        _text(info, "errorMessage", FAULT_RU)
+        _text(info, "errorCode", code)
+        _text(info, "errorMessage", message)
         _text(info, "errorData", detail)
         _text(info, "errorDate", now_iso())
         _text(info, "sessionId", session_id)

@@ -63,6 +63,11 @@ class TestPKI(RevocationStatus):
 
     # -- state on disk -------------------------------------------------------------------------
 
+    @property
+    def index_path(self) -> Path:
+        """The index of issued certificates; rewritten by every issue and revocation."""
+        return self.dir / "index.json"
+
     def initialised(self) -> bool:
         return (self.dir / "config.json").exists()
 
