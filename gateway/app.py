@@ -109,6 +109,7 @@ class GatewayApp:
                                           self.push)
         self.site = self._site()
         self.port = None
+        self._checkpointing: task.LoopingCall | None = None  # started by listen()
 
     def run_in_pool(self, func, *args) -> defer.Deferred:
         return deferToThreadPool(self.reactor, self.pool, func, *args)
@@ -244,7 +245,7 @@ class GatewayApp:
         demo.putChild(b"echo", EchoProvider())
         sync = dict(channel=self.channel, tracker=self.tracker, wsdl=c.SYNC_WSDL)
         root.putChild(b"bip-sync", ChannelResource(path="/bip-sync/", **sync))
-        # The WS-Security addresses of the real gateway: signatures required (GOST itself is not supported yet).
+        # The WS-Security addresses of the real gateway: signatures required (RSA, EC or GOST).
         root.putChild(b"bip-sync-wss-gost", ChannelResource(path="/bip-sync-wss-gost/", wss=True, **sync))
         shep = resource.Resource()
         shep.putChild(b"bip-sync-wss-gost", ChannelResource(path="/shep/bip-sync-wss-gost/", wss=True, **sync))
@@ -337,7 +338,7 @@ class GatewayApp:
             await self.port.stopListening()
         await self.push.stop()
         await self.tracker.wait_idle()
-        if getattr(self, "_checkpointing", None) is not None and self._checkpointing.running:
+        if self._checkpointing is not None and self._checkpointing.running:
             self._checkpointing.stop()
             await self._checkpoint()  # the last records are signed before the process goes
         await self.forwarder.close()

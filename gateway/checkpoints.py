@@ -44,7 +44,7 @@ class CheckpointWriter:
     def __init__(self, path: Path, journal: Journal, key, cert: x509.Certificate, clock):
         self.path, self.journal, self.key, self.cert, self.clock = Path(path), journal, key, cert, clock
         self._lock = threading.Lock()
-        self._last = max((line["seq"] for line in read(self.path)), default=0)
+        self._last = _last_seq(self.path)
 
     def write(self) -> dict | None:
         """The checkpoint appended now, or None when no record was written since the last one."""
@@ -69,6 +69,23 @@ class CheckpointWriter:
                 os.close(fd)
             self._last = line["seq"]
             return line
+
+
+def _last_seq(path: Path, block: int = 1 << 16) -> int:
+    """The seq of the file's last checkpoint, read from its end: the file only grows, start-up stays cheap."""
+    try:
+        with open(path, "rb") as file:
+            end = file.seek(0, os.SEEK_END)
+            tail = b""
+            while end and tail.rstrip(b"\n").count(b"\n") < 1:
+                start = max(0, end - block)
+                file.seek(start)
+                tail = file.read(end - start) + tail
+                end = start
+    except FileNotFoundError:
+        return 0
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return json.loads(last)["seq"] if last else 0
 
 
 def read(path: Path) -> list[dict]:

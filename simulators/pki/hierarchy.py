@@ -108,11 +108,10 @@ def certificate_builder(subject: x509.Name, public_key) -> x509.CertificateBuild
 
 def signed(builder, signer, subject_key=None):
     """The certificate or CRL of `builder`, signed by `signer`; a GOST one through `gost_x509.with_gost`."""
-    crl = isinstance(builder, x509.CertificateRevocationListBuilder)
     if not isinstance(signer, GostPrivateKey):
         return builder.sign(signer, hashes.SHA256())
     der = builder.sign(PLACEHOLDER, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-    if crl:
+    if isinstance(builder, x509.CertificateRevocationListBuilder):
         return x509.load_der_x509_crl(gost_x509.with_gost(der, "crl", signer))
     gost_key = subject_key if isinstance(subject_key, GostPublicKey) else None
     return x509.load_der_x509_certificate(gost_x509.with_gost(der, "certificate", signer, gost_key))

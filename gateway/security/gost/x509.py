@@ -74,13 +74,6 @@ def certificate_alg(cert: x509.Certificate) -> str:
     return "rsa" if isinstance(key, rsa.RSAPublicKey) else "ec"
 
 
-def spki_bits(cert: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING's value (what SKI and OCSP key hashes are computed over)."""
-    fields = _tbs_fields(cert.tbs_certificate_bytes)
-    spki = _elements(_contents(fields[_certificate_offset(fields) + 5]))
-    return _contents(spki[1])[1:]  # the first octet counts unused bits
-
-
 def verify_signature(issuer_key, signature_oid: str, signature: bytes, tbs: bytes,
                      hash_algorithm: hashes.HashAlgorithm | None) -> bool:
     """Whether `signature` over `tbs` verifies with the issuer's key, GOST or not."""
