@@ -111,23 +111,31 @@ def serving_pids(pid: int) -> list[int]:
 
 
 class Server:
-    """A child process that prints a line with its port when it serves."""
+    """A child process that prints a line with its port when it serves (`shep serve` on stderr, its logs on
+    stdout: both are read here, and kept in `log`)."""
 
     def __init__(self, command: list[str], pattern: str, log: Path, cwd: Path):
-        self.log = open(log, "ab")
-        self.proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=self.log, text=True,
+        self.log = open(log, "a", encoding="utf-8")
+        self.proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
+            self.log.write(line)
             if not line and self.proc.poll() is not None:
                 break
             if re.search(pattern, line):
-                threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+                threading.Thread(target=self._keep, daemon=True).start()
                 return
         self.stop()
         tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise SystemExit(f"{' '.join(command[:3])} did not start:\n{tail}")
+
+    def _keep(self) -> None:
+        for line in self.proc.stdout:
+            if self.log.closed:  # stopped: the rest is not kept
+                return
+            self.log.write(line)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

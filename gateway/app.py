@@ -14,12 +14,14 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server
 
 from gateway import contract as c
+from gateway import statedir
 from gateway.asyncchannel.channel import AsyncChannel
 from gateway.asyncchannel.push import PushDelivery
 from gateway.asyncchannel.queue import AsyncQueue
 from gateway.checks.payload import PayloadSchemas
 from gateway.config import Settings, endpoint_error
 from gateway.context import Environment
+from gateway.parties import clinic_config, population_options, portal_settings
 from gateway.forward import Forwarder
 from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
@@ -76,7 +78,7 @@ class GatewayApp:
         gw = settings.gateway
         self.settings = settings
         self.reactor = reactor
-        self.state_dir = Path(state_dir or gw.state_dir)
+        self.state_dir = Path(state_dir) if state_dir else statedir.resolve(None, gw.state_dir, settings.source).path
         # The test PKI (simulators/pki) is the default trust anchor and the gateway's certificate issuer.
         # The simulated parties' certificates are of the gateway's own algorithm (`gateway.signing_alg`).
         self.pki = TestPKI(Path(pki_state_dir or self.state_dir), default_alg=settings.gateway.signing_alg)
@@ -163,17 +165,14 @@ class GatewayApp:
         tables = self.settings.endpoints
         validator = self.env.security.validator
         # Checked now (a bad [gbdfl] table stops the start); the people are made on the first query.
-        population = self._population_options()
+        population = population_options(self.settings)
         signs = population.pop("transport_signature")
         self._simulators.putChild(b"gbdfl", LazyGbdflProvider(lambda: GbdflProvider(
             build_population(**population), *operator_credentials(self.pki, self.state_dir),
             transport_signature=signs, gateway_certificate=self.env.security.signing.certificate if signs else None)))
         if "portal" in tables:
-            from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki
-            try:
-                settings = PortalSettings.from_mapping(tables["portal"], base_dir=self.settings.source.parent)
-            except ValueError as error:
-                raise endpoint_error(self.settings, error) from None
+            from endpoints.portal import PortalResource, build_portal, issuer_from_pki
+            settings = portal_settings(self.settings)
             if "state_dir" not in tables["portal"]:
                 settings = settings.replace(state_dir=self.state_dir)
             portal = build_portal(settings.replace(gateway_url=self.base_url), anchors=validator.anchors,
@@ -184,18 +183,8 @@ class GatewayApp:
             self.site.resource.putChild(b"portal", PortalResource(portal))
         if "clinic" in tables:
             from endpoints.provider import ProviderSystem
-            from endpoints.provider import load as load_clinics
-            from endpoints.provider.config import ConfigError as ClinicConfigError
 
-            unknown = set(tables["clinic"]) - {"clinics_file"}
-            if unknown:
-                raise endpoint_error(self.settings, ValueError(f"clinic.{sorted(unknown)[0]}: unknown key; "
-                                                               "expected clinics_file"))
-            try:
-                config = (load_clinics(self.settings.source.parent / tables["clinic"]["clinics_file"])
-                          if "clinics_file" in tables["clinic"] else load_clinics())
-            except ClinicConfigError as error:
-                raise endpoint_error(self.settings, ValueError(f"clinic.clinics_file: {error}")) from None
+            config = clinic_config(self.settings)
             clinic = ProviderSystem(config, engine=self.store.engine, pki=self.pki, state_dir=self.state_dir,
                                     trust=(validator.anchors, validator.intermediates))
             self.site.resource.putChild(b"clinic", clinic.resource())
@@ -214,25 +203,6 @@ class GatewayApp:
                 "binds the signing certificate to it)"))
         return self.pki.credentials(self.state_dir / "portal" / "transport", "organization", bin=bin_,
                                     org="АО «Национальные информационные технологии» (ТЕСТ)")
-
-    def _population_options(self) -> dict:
-        """The ЖТ ММБ's people: `[gbdfl]` seed, size, people_files (docs/gbdfl.md) and transport_signature."""
-        table = dict(self.settings.endpoints.get("gbdfl", {}))
-        files = [self.settings.source.parent / name for name in table.pop("people_files", [])]
-        signs = table.pop("transport_signature", False)
-        if not isinstance(signs, bool):
-            raise endpoint_error(self.settings, ValueError("gbdfl.transport_signature: must be true or false"))
-        unknown = set(table) - {"seed", "size"}
-        if unknown:
-            raise endpoint_error(self.settings, ValueError(f"gbdfl.{sorted(unknown)[0]}: unknown key; "
-                                                           "expected seed, size, people_files, transport_signature"))
-        for key in ("seed", "size"):
-            if key in table and (isinstance(table[key], bool) or not isinstance(table[key], int) or table[key] < 0):
-                raise endpoint_error(self.settings, ValueError(f"gbdfl.{key}: must be a non-negative integer"))
-        missing = [str(path) for path in files if not path.is_file()]
-        if missing:
-            raise endpoint_error(self.settings, ValueError(f"gbdfl.people_files: not found: {', '.join(missing)}"))
-        return {**table, "files": files, "transport_signature": signs}
 
     def _site(self) -> server.Site:
         root = resource.Resource()

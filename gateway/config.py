@@ -4,7 +4,6 @@ The whole file is validated at load time so that a bad setting stops the
 server at startup with a file:line pointer, never mid-request.
 """
 
-import json
 import math
 import re
 import tomllib
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from gateway import tomlpos
 from gateway.contract import load_schema
 from gateway.operators import ROLES, Operator
 from gateway.passwords import is_valid_hash
@@ -28,7 +28,10 @@ from gateway.registry import (
 
 
 class ConfigError(Exception):
-    """An invalid configuration; str() reads ``<file>:<line>: <key>: <message>``."""
+    """An invalid configuration; str() reads ``<file>:<line>: <key>: <message>``.
+
+    Raised for the first problem of a file; `problems` holds every one found (this one first).
+    """
 
     def __init__(self, message: str, *, file: Path | None = None,
                  line: int | None = None, key: str | None = None):
@@ -37,6 +40,7 @@ class ConfigError(Exception):
         self.file = file
         self.line = line
         self.key = key
+        self.problems: tuple[ConfigError, ...] = (self,)
 
     def __str__(self) -> str:
         location = ":".join(str(part) for part in (self.file, self.line) if part is not None)
@@ -51,8 +55,8 @@ SIGNING_ALGS = ("rsa", "ec", "gost2015", "gost2004")
 class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    # Kept as written; relative paths are resolved by the CLI.
-    state_dir: Path = Path("var")
+    # Resolved against the config file's folder; None: $SHEP_STATE_DIR or the per-user default (gateway/statedir.py).
+    state_dir: Path | None = None
     # None: SQLite inside state_dir.
     store_url: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
@@ -132,7 +136,7 @@ def endpoint_error(settings: Settings, error: ValueError) -> ConfigError:
         return ConfigError(message, file=settings.source)
     path = tuple(key.split("."))
     try:
-        line = _locate(settings.source.read_text(encoding="utf-8"), path)
+        line = tomlpos.locate(settings.source.read_text(encoding="utf-8"), path)
     except OSError:
         line = None
     return ConfigError(message, file=settings.source, line=line, key=key)
@@ -143,6 +147,20 @@ _ENDPOINT_ERROR = re.compile(r"([A-Za-z_][\w.-]*)(?::\s*|\s+)(.+)", re.S)
 
 def default_config_path() -> Path:
     return Path(__file__).parent / "defaults" / "shep.toml"
+
+
+# `package:xsd/services/gbdfl/gbdfl.xsd`: a file shipped with shep-emulator, wherever it is installed (the folder
+# holding the gateway, xsd and wsdl packages), so that a copied configuration still finds it.
+PACKAGE_PREFIX = "package:"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_path(text: str, base_dir: Path) -> Path:
+    """A path written in a config file: `package:…` inside the installed package, `~` the user's home, any other
+    relative path against `base_dir` (the config file's folder)."""
+    if text.startswith(PACKAGE_PREFIX):
+        return (PACKAGE_ROOT / text[len(PACKAGE_PREFIX):]).resolve()
+    return (base_dir / Path(text).expanduser()).resolve()
 
 
 def load_config(path: Path) -> Settings:
@@ -159,13 +177,16 @@ def load_config(path: Path) -> Settings:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise _syntax_error(error, path, text) from None
+        message, line = tomlpos.syntax_error(error, text)
+        raise ConfigError(message, file=path, line=line) from None
     source = path.absolute()
-    try:
-        gateway, registry, operators = _read_document(document, source.parent)
-    except _Problem as problem:
-        raise ConfigError(problem.message, file=path, line=_locate(text, problem.path),
-                          key=_dotted(problem.path)) from None
+    problems: list[_Problem] = []
+    gateway, registry, operators = _read_document(document, source.parent, problems)
+    if problems:
+        errors = tuple(ConfigError(problem.message, file=path, line=tomlpos.locate(text, problem.path),
+                                   key=tomlpos.dotted(problem.path)) for problem in problems)
+        errors[0].problems = errors
+        raise errors[0]
     endpoints = {name: _table(document[name], (name,)) for name in ENDPOINT_TABLES if name in document}
     return Settings(source=source, gateway=gateway, registry=registry, endpoints=endpoints, operators=operators)
 
@@ -177,6 +198,47 @@ class _Problem(Exception):
         super().__init__(message)
         self.path = path
         self.message = message
+
+
+class _Skipped(Exception):
+    """A table not read because of problems already recorded (its own, or a participant it names)."""
+
+
+class _Collector:
+    """Reads the keys of one table, recording each problem instead of stopping at the first."""
+
+    def __init__(self, problems: list[_Problem]):
+        self.problems = problems
+        self._before = len(problems)
+
+    def read(self, reader, value, path, *extra):
+        try:
+            return reader(value, path, *extra)
+        except _Problem as problem:
+            self.problems.append(problem)
+            return None
+
+    def known_keys(self, table: dict, path, allowed) -> None:
+        for key in table:
+            if key not in allowed:
+                self.problems.append(_Problem(path + (key,), f"unknown key; expected one of: {', '.join(allowed)}"))
+
+    def optional(self, table: dict, key: str, path, reader, default):
+        return self.read(reader, table[key], path + (key,)) if key in table else default
+
+    def required(self, table: dict, key: str, path, reader):
+        if key not in table:
+            self.problems.append(_Problem(path + (key,), "required key is missing"))
+            return None
+        return self.read(reader, table[key], path + (key,))
+
+    def complain(self, path, message: str) -> None:
+        self.problems.append(_Problem(path, message))
+
+    def done(self) -> None:
+        """Raise _Skipped when this table had a problem: what it would build is not built."""
+        if len(self.problems) > self._before:
+            raise _Skipped
 
 
 # Value readers: each returns the converted value or raises _Problem at `path`.
@@ -254,8 +316,8 @@ def _channel(value, path):
     return value
 
 
-def _gateway_path(value, path):
-    return Path(_non_empty_text(value, path))
+def _directory(value, path, base_dir: Path) -> Path:
+    return resolve_path(_non_empty_text(value, path), base_dir)
 
 
 def _one_of(*choices):
@@ -267,7 +329,7 @@ def _one_of(*choices):
 
 
 def _existing_file(value, path, base_dir: Path) -> Path:
-    file = (base_dir / _non_empty_text(value, path)).resolve()
+    file = resolve_path(_non_empty_text(value, path), base_dir)
     if not file.is_file():
         raise _Problem(path, f"file not found: {file}")
     return file
@@ -282,7 +344,7 @@ def _existing_files(value, path, base_dir: Path) -> tuple[Path, ...]:
 def _existing_dirs(value, path, base_dir: Path) -> tuple[Path, ...]:
     if not isinstance(value, list):
         raise _Problem(path, "must be a list of directory paths")
-    folders = tuple((base_dir / _non_empty_text(item, path)).resolve() for item in value)
+    folders = tuple(resolve_path(_non_empty_text(item, path), base_dir) for item in value)
     for folder in folders:
         if not folder.is_dir():
             raise _Problem(path, f"directory not found: {folder}")
@@ -298,7 +360,7 @@ def _bin(value, path):
 _GATEWAY_FIELDS = {
     "host": _non_empty_text,
     "port": _port,
-    "state_dir": _gateway_path,
+    "state_dir": _directory,
     "store_url": _non_empty_text,
     "max_body_bytes": _positive_int,
     "http_header_timeout_seconds": _positive_number,
@@ -338,7 +400,7 @@ _GATEWAY_FIELDS = {
     "metrics_require_auth": _boolean,
 }
 # Readers of file paths, resolved against the config file's directory.
-_GATEWAY_FILES = ("trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
+_GATEWAY_FILES = ("state_dir", "trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
 _PARTICIPANT_KEYS = ("password_hash", "endpoint", "description", "bin", "certificate", "async_endpoint",
                      "push_secret")
 _OPERATOR_KEYS = ("role", "password_hash", "token_hash", "description")
@@ -347,109 +409,130 @@ _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "require_transport_signature", "require_payload_signature")
 
 
-def _read_document(document: dict, base_dir: Path) -> tuple[GatewaySettings, ServiceRegistry, dict[str, Operator]]:
-    _known_keys(document, (), ("gateway", "participants", "services", "operators", *ENDPOINT_TABLES))
-    gateway_table = _table(document.get("gateway", {}), ("gateway",))
-    _known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
-    gateway = GatewaySettings(**{
-        key: (_GATEWAY_FIELDS[key](value, ("gateway", key), base_dir) if key in _GATEWAY_FILES
-              else _GATEWAY_FIELDS[key](value, ("gateway", key)))
-        for key, value in gateway_table.items()
-    })
-    if (gateway.signing_key is None) != (gateway.signing_cert is None):
-        missing = "signing_cert" if gateway.signing_cert is None else "signing_key"
-        raise _Problem(("gateway", missing), "signing_key and signing_cert are set together")
-    participant_tables = _table(document.get("participants", {}), ("participants",))
-    participants = {
-        participant_id: _participant(participant_id, table, ("participants", participant_id), base_dir)
-        for participant_id, table in participant_tables.items()
-    }
-    service_tables = _table(document.get("services", {}), ("services",))
-    services = [
-        _service(service_id, table, ("services", service_id), participants, gateway, base_dir)
-        for service_id, table in service_tables.items()
-    ]
-    operator_tables = _table(document.get("operators", {}), ("operators",))
-    operators = {name: _operator(name, table, ("operators", name)) for name, table in operator_tables.items()}
-    return gateway, ServiceRegistry(participants.values(), services), operators
+def _read_document(document: dict, base_dir: Path, problems: list[_Problem]
+                   ) -> tuple[GatewaySettings, ServiceRegistry, dict[str, Operator]]:
+    """Every table and key, each problem recorded in `problems`: a file is corrected in one go, not one error a run."""
+    top = _Collector(problems)
+    top.known_keys(document, (), ("gateway", "participants", "services", "operators", *ENDPOINT_TABLES))
+    gateway_table = top.read(_table, document.get("gateway", {}), ("gateway",)) or {}
+    top.known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
+    values = {}
+    for key, value in gateway_table.items():
+        if key in _GATEWAY_FIELDS:
+            extra = (base_dir,) if key in _GATEWAY_FILES else ()
+            read = top.read(_GATEWAY_FIELDS[key], value, ("gateway", key), *extra)
+            if read is not None:
+                values[key] = read
+    gateway = GatewaySettings(**values)
+    for present, missing in (("signing_key", "signing_cert"), ("signing_cert", "signing_key")):
+        if present in gateway_table and missing not in gateway_table:
+            top.complain(("gateway", missing), "signing_key and signing_cert are set together")
+
+    def each(table_name: str, build) -> dict:
+        """name → what `build` made of its table, or None when it had a problem."""
+        built = {}
+        for name, table in (top.read(_table, document.get(table_name, {}), (table_name,)) or {}).items():
+            try:
+                built[name] = build(name, table, (table_name, name), _Collector(problems))
+            except _Skipped:
+                built[name] = None
+        return built
+
+    participants = each("participants", lambda name, table, path, keys: _participant(name, table, path, base_dir,
+                                                                                     keys))
+    services = each("services", lambda name, table, path, keys: _service(name, table, path, participants, gateway,
+                                                                         base_dir, keys))
+    operators = each("operators", _operator)
+    return (gateway, ServiceRegistry([p for p in participants.values() if p is not None],
+                                     [s for s in services.values() if s is not None]),
+            {name: operator for name, operator in operators.items() if operator is not None})
 
 
-def _operator(name: str, value, path) -> Operator:
+def _operator(name: str, value, path, keys: _Collector) -> Operator:
     # The name is the user-id of HTTP Basic, which cannot hold a colon.
     if not isinstance(name, str) or not name or ":" in name or any(char.isspace() for char in name):
-        raise _Problem(path, "an operator's name must be non-empty, without whitespace or ':'")
-    table = _table(value, path)
-    _known_keys(table, path, _OPERATOR_KEYS)
-    _optional(table, "description", path, _text, "")
-    operator = Operator(name=name, role=_required(table, "role", path, _one_of(*ROLES)),
-                        password_hash=_optional(table, "password_hash", path, _password_hash, None),
-                        token_hash=_optional(table, "token_hash", path, _password_hash, None))
-    if operator.password_hash is None and operator.token_hash is None:
-        raise _Problem(path, "needs password_hash (HTTP Basic) or token_hash (Bearer), or both")
-    return operator
+        keys.complain(path, "an operator's name must be non-empty, without whitespace or ':'")
+    table = keys.read(_table, value, path)
+    keys.done()
+    keys.known_keys(table, path, _OPERATOR_KEYS)
+    keys.optional(table, "description", path, _text, "")
+    role = keys.required(table, "role", path, _one_of(*ROLES))
+    password_hash = keys.optional(table, "password_hash", path, _password_hash, None)
+    token_hash = keys.optional(table, "token_hash", path, _password_hash, None)
+    if "password_hash" not in table and "token_hash" not in table:
+        keys.complain(path, "needs password_hash (HTTP Basic) or token_hash (Bearer), or both")
+    keys.done()
+    return Operator(name=name, role=role, password_hash=password_hash, token_hash=token_hash)
 
 
-def _participant(participant_id: str, value, path, base_dir: Path) -> Participant:
-    _identifier(participant_id, path)
-    table = _table(value, path)
-    _known_keys(table, path, _PARTICIPANT_KEYS)
-    return Participant(
+def _participant(participant_id: str, value, path, base_dir: Path, keys: _Collector) -> Participant:
+    keys.read(_identifier, participant_id, path)
+    table = keys.read(_table, value, path)
+    keys.done()
+    keys.known_keys(table, path, _PARTICIPANT_KEYS)
+    participant = Participant(
         id=participant_id,
-        password_hash=_optional(table, "password_hash", path, _password_hash, None),
-        endpoint=_optional(table, "endpoint", path, _endpoint, None),
-        description=_optional(table, "description", path, _text, ""),
-        bin=_optional(table, "bin", path, _bin, None),
-        certificate=_optional(table, "certificate", path,
-                              lambda value, key_path: _existing_file(value, key_path, base_dir), None),
-        async_endpoint=_optional(table, "async_endpoint", path, _endpoint, None),
-        push_secret=_optional(table, "push_secret", path, _non_empty_text, None),
+        password_hash=keys.optional(table, "password_hash", path, _password_hash, None),
+        endpoint=keys.optional(table, "endpoint", path, _endpoint, None),
+        description=keys.optional(table, "description", path, _text, ""),
+        bin=keys.optional(table, "bin", path, _bin, None),
+        certificate=keys.optional(table, "certificate", path,
+                                  lambda value, key_path: _existing_file(value, key_path, base_dir), None),
+        async_endpoint=keys.optional(table, "async_endpoint", path, _endpoint, None),
+        push_secret=keys.optional(table, "push_secret", path, _non_empty_text, None),
     )
+    keys.done()
+    return participant
 
 
-def _service(service_id: str, value, path, participants: dict[str, Participant],
-             gateway: GatewaySettings, base_dir: Path) -> Service:
-    _identifier(service_id, path)
-    table = _table(value, path)
-    _known_keys(table, path, _SERVICE_KEYS)
+def _service(service_id: str, value, path, participants: dict[str, Participant | None],
+             gateway: GatewaySettings, base_dir: Path, keys: _Collector) -> Service:
+    """`participants` maps one with problems to None: they are reported already, naming it adds none here."""
+    keys.read(_identifier, service_id, path)
+    table = keys.read(_table, value, path)
+    keys.done()
+    keys.known_keys(table, path, _SERVICE_KEYS)
 
-    provider_id = _required(table, "provider", path, _non_empty_text)
-    provider = participants.get(provider_id)
-    if provider is None:
-        raise _Problem(path + ("provider",), f"unknown participant {provider_id!r}")
-    channel = _optional(table, "channel", path, _channel, SYNC)
-    if channel == SYNC and provider.endpoint is None:
-        raise _Problem(path + ("provider",),
-                       f"participant {provider_id!r} has no endpoint, which a sync service needs")
+    provider_id = keys.required(table, "provider", path, _non_empty_text)
+    channel = keys.optional(table, "channel", path, _channel, SYNC)
+    if provider_id is not None:
+        if provider_id not in participants:
+            keys.complain(path + ("provider",), f"unknown participant {provider_id!r}")
+        elif (provider := participants[provider_id]) is not None and channel == SYNC and provider.endpoint is None:
+            keys.complain(path + ("provider",),
+                          f"participant {provider_id!r} has no endpoint, which a sync service needs")
 
-    senders = _required(table, "allowed_senders", path, _identifiers)
+    senders = keys.required(table, "allowed_senders", path, _identifiers) or frozenset()
     for sender in sorted(senders - {ANY_SENDER}):
         if sender not in participants:
-            raise _Problem(path + ("allowed_senders",), f"unknown participant {sender!r}")
-        if participants[sender].password_hash is None:
-            raise _Problem(path + ("allowed_senders",),
-                           f"participant {sender!r} has no password_hash and cannot send")
+            keys.complain(path + ("allowed_senders",), f"unknown participant {sender!r}")
+        elif participants[sender] is not None and participants[sender].password_hash is None:
+            keys.complain(path + ("allowed_senders",),
+                          f"participant {sender!r} has no password_hash and cannot send")
 
     def schema(value, key_path):
         return _payload_schema(value, key_path, base_dir)
 
-    return Service(
+    service = Service(
         id=service_id,
         provider=provider_id,
         channel=channel,
-        payload_schema=_optional(table, "payload_schema", path, schema, None),
-        timeout_seconds=_optional(table, "timeout_seconds", path, _positive_number,
-                                  gateway.default_timeout_seconds),
+        payload_schema=keys.optional(table, "payload_schema", path, schema, None),
+        timeout_seconds=keys.optional(table, "timeout_seconds", path, _positive_number,
+                                      gateway.default_timeout_seconds),
         allowed_senders=senders,
-        routes=_optional(table, "routes", path, _identifiers, frozenset()),
-        strict=_optional(table, "strict", path, _boolean, False),
-        description=_optional(table, "description", path, _text, ""),
-        require_transport_signature=_optional(table, "require_transport_signature", path, _boolean, False),
-        require_payload_signature=_optional(table, "require_payload_signature", path, _boolean, False),
+        routes=keys.optional(table, "routes", path, _identifiers, frozenset()),
+        strict=keys.optional(table, "strict", path, _boolean, False),
+        description=keys.optional(table, "description", path, _text, ""),
+        require_transport_signature=keys.optional(table, "require_transport_signature", path, _boolean, False),
+        require_payload_signature=keys.optional(table, "require_payload_signature", path, _boolean, False),
     )
+    keys.done()
+    return service
 
 
 def _payload_schema(value, path, base_dir: Path) -> Path:
-    schema_path = (base_dir / _non_empty_text(value, path)).resolve()
+    schema_path = resolve_path(_non_empty_text(value, path), base_dir)
     if not schema_path.is_file():
         raise _Problem(path, f"file not found: {schema_path}")
     try:
@@ -463,122 +546,3 @@ def _table(value, path) -> dict:
     if not isinstance(value, dict):
         raise _Problem(path, "must be a table")
     return value
-
-
-def _known_keys(table: dict, path, allowed) -> None:
-    for key in table:
-        if key not in allowed:
-            raise _Problem(path + (key,), f"unknown key; expected one of: {', '.join(allowed)}")
-
-
-def _required(table: dict, key: str, path, reader):
-    if key not in table:
-        raise _Problem(path + (key,), "required key is missing")
-    return reader(table[key], path + (key,))
-
-
-def _optional(table: dict, key: str, path, reader, default):
-    return reader(table[key], path + (key,)) if key in table else default
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_BASIC_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_TOML_POSITION = re.compile(
-    r"(?P<message>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)",
-    re.DOTALL,
-)
-
-
-def _dotted(path: tuple[str, ...]) -> str | None:
-    if not path:
-        return None
-    return ".".join(part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
-                    for part in path)
-
-
-def _syntax_error(error: tomllib.TOMLDecodeError, file: Path, text: str) -> ConfigError:
-    # Python < 3.14 reports the position only inside the message text.
-    match = _TOML_POSITION.fullmatch(str(error))
-    if match is None:
-        return ConfigError(f"invalid TOML: {error}", file=file)
-    if match["line"] is None:
-        return ConfigError(f"invalid TOML: {match['message']} at end of file",
-                           file=file, line=max(1, len(text.splitlines())))
-    return ConfigError(f"invalid TOML: {match['message']} (column {match['column']})",
-                       file=file, line=int(match["line"]))
-
-
-def _locate(text: str, path: tuple[str, ...]) -> int | None:
-    """Line where `path` (or, failing that, its nearest parent) is first written.
-
-    tomllib reports no positions for parsed keys, so this scans table headers
-    and `key =` lines; inline tables are attributed to the line of their key.
-    """
-    first_seen: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    closing = None  # delimiter of a multi-line string being skipped
-    for number, line in enumerate(text.splitlines(), start=1):
-        if closing is not None:
-            if line.count(closing) % 2:
-                closing = None
-            continue
-        stripped = line.lstrip()
-        if stripped.startswith("["):
-            parsed = _parse_key(stripped, 2 if stripped.startswith("[[") else 1)
-            if parsed is not None:
-                table = parsed[0]
-                _remember(first_seen, table, number)
-            continue
-        parsed = _parse_key(stripped, 0)
-        if parsed is None or not stripped.startswith("=", parsed[1]):
-            continue
-        _remember(first_seen, table + parsed[0], number)
-        value = stripped[parsed[1] + 1:]
-        closing = next((quotes for quotes in ('"""', "'''") if value.count(quotes) % 2), None)
-    for end in range(len(path), 0, -1):
-        if path[:end] in first_seen:
-            return first_seen[path[:end]]
-    return None
-
-
-def _remember(first_seen: dict, path: tuple[str, ...], line: int) -> None:
-    # A header or dotted key also implicitly defines each of its parent tables.
-    for end in range(1, len(path) + 1):
-        first_seen.setdefault(path[:end], line)
-
-
-def _parse_key(text: str, pos: int) -> tuple[tuple[str, ...], int] | None:
-    """Reads a dotted TOML key at `pos`; returns its parts and the position after it."""
-    parts = []
-    while True:
-        pos = _skip_blanks(text, pos)
-        if text.startswith('"', pos):
-            match = _BASIC_STRING.match(text, pos)
-            if match is None:
-                return None
-            try:
-                part = json.loads(match.group())
-            except ValueError:  # TOML-only escapes such as \U0001F600
-                part = match.group()[1:-1]
-            pos = match.end()
-        elif text.startswith("'", pos):
-            end = text.find("'", pos + 1)
-            if end < 0:
-                return None
-            part, pos = text[pos + 1:end], end + 1
-        else:
-            match = _BARE_KEY.match(text, pos)
-            if match is None:
-                return None
-            part, pos = match.group(), match.end()
-        parts.append(part)
-        pos = _skip_blanks(text, pos)
-        if not text.startswith(".", pos):
-            return tuple(parts), pos
-        pos += 1
-
-
-def _skip_blanks(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t":
-        pos += 1
-    return pos

@@ -1,8 +1,10 @@
-"""Structured logs: one JSON object per line; message-related lines carry the sessionId."""
+"""Logs: one JSON object (or one text line) per line, on stdout or in a file; message-related lines carry the
+sessionId. Human output (banners, errors) is on stderr, apart from them."""
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from datetime import datetime, timezone
 
@@ -27,16 +29,49 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+class TextFormatter(logging.Formatter):
+    """One line for a person: time, level, logger, message, then the message fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        fields = "".join(f" {name}={getattr(record, name)}" for name in _FIELDS
+                         if getattr(record, name, None) is not None)
+        line = f"{moment} {record.levelname:<7} {record.name}: {record.getMessage()}{fields}"
+        return line + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
+
+
+FORMATS = {"json": JsonFormatter, "text": TextFormatter}
+# Start-up logs wait here until the banner is out: a person sees the URLs first, the log still gets every line.
+_held: logging.handlers.MemoryHandler | None = None
+
+
+def configure(level: str = "INFO", fmt: str = "json", file: str | None = None, hold: bool = False) -> None:
+    """Logs to `file` (appended) or stdout, as JSON lines or text; stderr is left to what a person reads.
+    `hold`: keep the lines until `release()`."""
+    global _held
+    handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler(sys.stdout)
+    handler.setFormatter(FORMATS[fmt]())
     root = logging.getLogger("shep")
-    root.handlers[:] = [handler]
+    if hold:
+        _held = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1, target=handler)
+        root.handlers[:] = [_held]
+    else:
+        root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
     # Twisted's own events (listening ports, unhandled errors) go through the same handler.
     from twisted.logger import STDLibLogObserver, globalLogBeginner
     globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="shep.twisted")], redirectStandardIO=False)
+
+
+def release() -> None:
+    """Write the held start-up lines and log straight to the destination from now on."""
+    global _held
+    if _held is not None:
+        held, _held = _held, None
+        logging.getLogger("shep").handlers[:] = [held.target]
+        held.flush()
+        held.close()
 
 
 class _MessageLogger(logging.LoggerAdapter):

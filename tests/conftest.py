@@ -1,8 +1,12 @@
 """Shared fixtures: a gateway on a loopback port 0 with its own store (the store under test), and a provider stub."""
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import http.client
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +32,12 @@ from simulators.pki.web import pki_resource
 from tests.store_under_test import StoreUnderTest, close_store, open_store, store_under_test
 
 ROOT = Path(__file__).resolve().parent.parent
+# A `shep` a test starts without --state-dir or SHEP_STATE_DIR finds the per-user default under here, never in
+# the home of whoever runs the tests (gateway/statedir.py); removed when the run ends.
+_STATE_HOME = tempfile.mkdtemp(prefix="shep-tests-state-home-")
+os.environ["XDG_STATE_HOME"] = _STATE_HOME
+os.environ.pop("SHEP_STATE_DIR", None)
+atexit.register(shutil.rmtree, _STATE_HOME, ignore_errors=True)
 ECHO_NS = "urn:shep-emulator:demo:echo"
 ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
 PASSWORD = "consumer-secret"

@@ -33,19 +33,20 @@ def shep(*args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.
 
 
 class ServeProcess:
-    """`shep serve` in the background; stdout read by a thread, stderr (JSON logs) appended to a file."""
+    """`shep serve` in the background; stderr (the banner, errors) read by a thread, stdout (JSON logs) appended to
+    a file."""
 
     def __init__(self, *args: str, cwd: Path, log: Path):
         self.log_path = log
         self._log = open(log, "ab")
-        self.proc = subprocess.Popen([str(SHEP), "serve", *args], cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=self._log, text=True, encoding="utf-8", env=subprocess_env())
+        self.proc = subprocess.Popen([str(SHEP), "serve", *args], cwd=cwd, stderr=subprocess.PIPE,
+                                     stdout=self._log, text=True, encoding="utf-8", env=subprocess_env())
         self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stdout: list[str] = []
+        self.said: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
+        for line in self.proc.stderr:
             self.lines.put(line)
         self.lines.put(None)
 
@@ -60,7 +61,7 @@ class ServeProcess:
             if line is None:
                 self.proc.wait(timeout=STOP_TIMEOUT)
                 pytest.fail(f"shep serve exited with {self.proc.returncode} before listening; {self.output()}")
-            self.stdout.append(line)
+            self.said.append(line)
             found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
             if found:
                 return found.group(1)
@@ -97,5 +98,5 @@ class ServeProcess:
             except queue.Empty:
                 break
             if line is not None:
-                self.stdout.append(line)
-        return f"stdout={''.join(self.stdout)[-3000:]!r} log={self.log_text()[-6000:]!r}"
+                self.said.append(line)
+        return f"stderr={''.join(self.said)[-3000:]!r} log={self.log_text()[-6000:]!r}"

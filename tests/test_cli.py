@@ -333,13 +333,24 @@ def test_faults_output_is_the_committed_doc(tmp_path):
                     + "\n".join(list(diff)[:40]))
 
 
-def test_hash_password_verifies(tmp_path):
-    result = shep("hash-password", "secret", cwd=tmp_path)
+def test_hash_password_reads_one_line_of_stdin(tmp_path):
+    result = subprocess.run([str(SHEP), "hash-password"], input="sec ret\nnot this\n", cwd=tmp_path,
+                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=subprocess_env())
     assert result.returncode == 0, result.stderr
     hashed = result.stdout.strip()
     assert hashed.startswith("pbkdf2-sha256$")
-    assert verify_password("secret", hashed)
-    assert not verify_password("Secret", hashed)
+    assert verify_password("sec ret", hashed)
+    assert not verify_password("Sec ret", hashed)
+
+
+def test_hash_password_takes_no_argument_and_no_empty_password(tmp_path):
+    """An argument would stay in the shell's history: refused by the parser, nothing hashed."""
+    result = shep("hash-password", "secret", cwd=tmp_path)
+    assert result.returncode == 2 and "unrecognized arguments: secret" in result.stderr
+    assert not result.stdout
+    empty = subprocess.run([str(SHEP), "hash-password"], input="\n", cwd=tmp_path, capture_output=True, text=True,
+                           timeout=COMMAND_TIMEOUT, env=subprocess_env())
+    assert empty.returncode == 2 and "empty password" in empty.stderr and not empty.stdout
 
 
 @pytest.mark.parametrize("table, key", [("[gbdfl]\nbogus = 1\n", "gbdfl.bogus"),
@@ -355,7 +366,7 @@ def test_serve_bad_party_table_exits_2_naming_file_line_and_key(tmp_path, table,
 
 
 def test_store_argument_implies_the_shipped_postgresql_driver():
-    from gateway.cli import _store_argument
+    from gateway.cli.common import store_argument as _store_argument
 
     assert _store_argument("postgresql://shep@db/shep") == "postgresql+psycopg://shep@db/shep"
     assert _store_argument("postgres://shep@db/shep") == "postgresql+psycopg://shep@db/shep"

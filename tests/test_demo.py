@@ -38,9 +38,9 @@ def test_demo_self_started_every_step_ok(tested_store, alg, method):
 
 def test_demo_refuses_a_server_of_another_algorithm(tmp_path):
     server = subprocess.Popen([str(SHEP), "serve", "--port", "0", "--state-dir", str(tmp_path), "--log-level",
-                               "WARNING"], stdout=subprocess.PIPE, text=True)
+                               "WARNING"], stderr=subprocess.PIPE, text=True)
     try:
-        url = re.search(r"listening on (\S+)", server.stdout.readline()).group(1)
+        url = re.search(r"listening on (\S+)", server.stderr.readline()).group(1)
         result = subprocess.run([str(SHEP), "demo", "--url", url, "--alg", "gost2015"], capture_output=True,
                                 text=True, timeout=60)
     finally:

@@ -131,19 +131,20 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
     tree.write(str(installed_types), xml_declaration=True, encoding="UTF-8")
 
     proc = subprocess.Popen([str(venv / "bin" / "shep"), "serve", "--port", "0", "--state-dir", str(tmp_path / "var"),
-                             "--log-level", "WARNING"], cwd=outside, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                             "--log-level", "WARNING"], cwd=outside, env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
-        for line in proc.stdout:
+        for line in proc.stderr:
             lines.put(line)
         lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
     try:
         base = _wait_listening(proc, lines, seen := [])
-        assert "(config " + str(purelib / "gateway" / "defaults" / "shep.toml") + ")" in "".join(seen), seen
+        assert re.search(r"^  config +" + re.escape(str(purelib / "gateway" / "defaults" / "shep.toml")) + "$",
+                         "".join(seen), re.M), seen
 
         service = _get_xml(f"{base}/bip-sync/?wsdl")
         assert service.tag == f"{{{WSDL_NS}}}definitions"

@@ -666,10 +666,22 @@ def pki_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+def complaints(result: subprocess.CompletedProcess) -> list[str]:
+    """stderr but for the line every command starts with, saying which state dir it uses."""
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("state dir: "), result.stderr
+    return lines[1:]
+
+
 def test_cli(tmp_path):
     state = ["--state-dir", str(tmp_path / "state")]
     result = pki_cli("list", *state, cwd=tmp_path)
-    assert result.returncode == 2 and "not initialised" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert result.returncode == 2 and len(complaints(result)) == 1
+    assert f"state dir {tmp_path / 'state'} does not exist (from --state-dir)" in result.stderr
+    assert not (tmp_path / "state").exists()
+    (tmp_path / "state").mkdir()
+    result = pki_cli("list", *state, cwd=tmp_path)
+    assert result.returncode == 2 and "not initialised" in result.stderr and len(complaints(result)) == 1
 
     result = pki_cli("init", *state, "--base-url", "http://gw.test:9000", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -708,12 +720,12 @@ def test_cli(tmp_path):
 
     result = pki_cli("issue", *state, "--kind", "person", "--alg", "rsa", "--usage", "sign", "--iin", "123456789011",
                      "--out", str(tmp_path / "bad"), cwd=tmp_path)
-    assert result.returncode == 2 and "check digit" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert result.returncode == 2 and "check digit" in result.stderr and len(complaints(result)) == 1
     assert not (tmp_path / "bad").exists()
 
     result = pki_cli("revoke", *state, "--serial", "12345", cwd=tmp_path)
     assert result.returncode == 2 and "no certificate with serial 12345" in result.stderr
-    assert len(result.stderr.splitlines()) == 1
+    assert len(complaints(result)) == 1
     result = pki_cli("revoke", *state, "--serial", str(cert.serial_number), "--reason", "key_compromise", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     result = pki_cli("revoke", *state, "--serial", str(cert.serial_number), cwd=tmp_path)
@@ -730,11 +742,22 @@ def test_cli(tmp_path):
     assert records[-2]["status"] == "revoked" and records[-2]["serial"] == str(cert.serial_number)
 
 
-def test_cli_issue_initialises_first(tmp_path):
-    result = pki_cli("issue", "--kind", "organization", "--alg", "rsa", "--usage", "sign", "--out", "org",
-                     cwd=tmp_path)
+def test_cli_issue_refuses_to_make_a_new_ca(tmp_path):
+    """A CA made by `issue` in the wrong state dir would sign what no server trusts (SHEP-190 at the next send):
+    only `init` (or `shep serve`) makes one."""
+    state = ["--state-dir", str(tmp_path / "state")]
+    issue = ("issue", *state, "--kind", "organization", "--alg", "rsa", "--usage", "sign", "--out", "org")
+    result = pki_cli(*issue, cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr, result.stderr
+    (tmp_path / "state").mkdir()
+    result = pki_cli(*issue, cwd=tmp_path)
+    assert result.returncode == 2 and "no test PKI in" in result.stderr and "`shep pki init`" in result.stderr
+    assert not (tmp_path / "state" / "pki").exists() and not (tmp_path / "org").exists()
+
+    assert pki_cli("init", *state, cwd=tmp_path).returncode == 0
+    result = pki_cli(*issue, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    ca = TestPKI(tmp_path / "var")  # the default state directory
+    ca = TestPKI(tmp_path / "state")
     assert ca.base_url == "http://127.0.0.1:8080"
     cert = x509.load_pem_x509_certificate((tmp_path / "org" / "cert.pem").read_bytes())
     cert.verify_directly_issued_by(ca.issuing_ca("rsa"))
@@ -753,6 +776,9 @@ def test_cli_trust_add_list_remove(tmp_path):
     gost_fingerprint = hashlib.sha256(files["gost.cer"]).hexdigest()
 
     result = pki_cli("trust", "list", *state, cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr  # not an empty success elsewhere
+    (tmp_path / "state").mkdir()
+    result = pki_cli("trust", "list", *state, cwd=tmp_path)
     assert result.returncode == 0 and "0 trusted certificate(s)" in result.stdout
     result = pki_cli("trust", "add", "root.pem", *state, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -769,7 +795,7 @@ def test_cli_trust_add_list_remove(tmp_path):
     for name, complaint in (("leaf.pem", "CA:FALSE"), ("bundle.pem", "CA:FALSE"),
                             ("not-a-certificate.cer", "not-a-certificate.cer"), ("missing.pem", "missing.pem")):
         result = pki_cli("trust", "add", name, *state, cwd=tmp_path)
-        assert result.returncode == 2 and complaint in result.stderr and len(result.stderr.splitlines()) == 1
+        assert result.returncode == 2 and complaint in result.stderr and len(complaints(result)) == 1
     assert len(list(folder.iterdir())) == 2  # not even the bundle's CA certificate
 
     listing = pki_cli("trust", "list", *state, cwd=tmp_path).stdout
@@ -780,7 +806,7 @@ def test_cli_trust_add_list_remove(tmp_path):
     assert result.returncode == 0 and "removed  " in result.stdout
     for which in ("root.pem", "12ab", "not-hex!"):
         result = pki_cli("trust", "remove", which, *state, cwd=tmp_path)
-        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+        assert result.returncode == 2 and len(complaints(result)) == 1
     assert list(folder.iterdir()) == []
     (folder / "by-hand.pem").write_text("not a certificate")
     result = pki_cli("trust", "list", *state, cwd=tmp_path)

@@ -12,6 +12,7 @@ from typing import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from gateway.cli.common import CommandError
 from gateway.security.certfolders import Trusted, TrustFolder, fingerprint, read_certificates
 from gateway.security.gost.keys import GostPrivateKey
 from gateway.security.keyfiles import save_credentials, write_atomically
@@ -22,8 +23,11 @@ from simulators.pki.hierarchy import ALGORITHMS, DEFAULT_BASE_URL, REVOCATION_RE
 DEFAULT_P12_PASSWORD = "shep-test"
 
 
-def _pki(args) -> TestPKI:
-    return TestPKI(Path(args.state_dir or "var"))
+def _pki(args, *, must_exist: bool = True) -> TestPKI:
+    """The test PKI of the state dir every `shep` command finds (gateway/statedir.py); only `init` makes one."""
+    from gateway.cli.common import state
+
+    return TestPKI(state(args, must_exist=must_exist).path)
 
 
 def _fail(command: str, message: str) -> int:
@@ -32,7 +36,7 @@ def _fail(command: str, message: str) -> int:
 
 
 def cmd_init(args) -> int:
-    pki = _pki(args)
+    pki = _pki(args, must_exist=False)
     if pki.init(args.base_url):
         print(f"test PKI created in {pki.dir} (URLs in certificates: {pki.base_url}/pki/...)")
     else:
@@ -42,9 +46,9 @@ def cmd_init(args) -> int:
 
 def cmd_issue(args) -> int:
     pki = _pki(args)
-    if not pki.initialised():
-        pki.init()
-        print(f"test PKI created in {pki.dir} (base URL {pki.base_url})")
+    if not pki.initialised():  # a new CA here would sign what no server trusts
+        return _fail("issue", f"no test PKI in {pki.dir}: `shep serve` creates it at its first start, "
+                              "`shep pki init` without a server")
     try:
         issued = pki.issue(args.kind, args.alg, args.usage, iin=args.iin, bin=args.bin, surname=args.surname,
                            name=args.name, patronymic=args.patronymic, org=args.org, birth_date=args.birth_date,
@@ -105,8 +109,8 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _trust_folder(args) -> TrustFolder:
-    return TrustFolder.of_pki(_pki(args).dir)
+def _trust_folder(args, *, must_exist: bool = True) -> TrustFolder:
+    return TrustFolder.of_pki(_pki(args, must_exist=must_exist).dir)
 
 
 def _show(entry: Trusted) -> str:
@@ -116,7 +120,7 @@ def _show(entry: Trusted) -> str:
 
 
 def cmd_trust_add(args) -> int:
-    folder = _trust_folder(args)
+    folder = _trust_folder(args, must_exist=False)  # trusted before the first start, too
     try:
         added = folder.add(Path(args.file).read_bytes())
     except ValueError as exc:
@@ -159,7 +163,7 @@ def _guarded(func: Callable, command: str) -> Callable:
     def run(args) -> int:
         try:
             return func(args)
-        except NotInitialised as exc:
+        except (NotInitialised, CommandError) as exc:
             return _fail(command, str(exc))
         except OSError as exc:  # an unwritable state or output directory
             return _fail(command, f"{exc.strerror}: {exc.filename}")
@@ -177,7 +181,8 @@ def register(subparsers, common: Callable[[argparse.ArgumentParser], None]) -> N
                       help=f"where the gateway serves /pki, written into CRL DP and AIA (default {DEFAULT_BASE_URL})")
     init.set_defaults(func=_guarded(cmd_init, "init"))
 
-    issue = sub.add_parser("issue", help="issue a certificate (initialises the PKI first if needed)")
+    issue = sub.add_parser("issue", help="issue a certificate from the state dir's test PKI (`shep pki init` or "
+                                                "`shep serve` creates it)")
     common(issue)
     issue.add_argument("--kind", required=True, choices=list(profile.KINDS))
     issue.add_argument("--alg", required=True, choices=list(ALGORITHMS))
