@@ -2,6 +2,8 @@
 and the bookkeeping (metrics, the log line) around every request."""
 from __future__ import annotations
 
+import logging
+
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,7 +73,10 @@ class Channel:
         # Only registered names become label values: arbitrary input must not grow the series.
         self.metrics.requests.labels(self.name, ctx.service.id if ctx.service else "unknown",
                                      ctx.sender.id if ctx.sender else "unknown", reply.fault_code or "").inc()
-        log.info(f"{ctx.shape.name if ctx.shape else 'request'} answered", extra={
+        # A fault is what an operator looks for: a warning, its code in the line and in the fault_code field.
+        log.log(logging.WARNING if reply.fault_code else logging.INFO,
+                f"{ctx.shape.name if ctx.shape else 'request'} answered"
+                + (f" with fault {reply.fault_code}" if reply.fault_code else ""), extra={
             "service_id": ctx.info.service_id if ctx.info else None,
             "sender_id": ctx.info.sender_id if ctx.info else None,
             "message_id": ctx.info.message_id if ctx.info else None,

@@ -39,7 +39,7 @@ def user_default(environ: Mapping[str, str] = os.environ) -> Path:
     platformdirs would answer the same path.
     """
     base = environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+    root = Path(base) if os.path.isabs(base) else Path(environ.get("HOME") or Path.home()) / ".local" / "state"
     return root / "shep"
 
 

@@ -22,11 +22,12 @@ def subprocess_env() -> dict[str, str]:
     return {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
 
 
-def shep(*args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
-    """`shep <args>` to completion, bounded in time."""
+def shep(*args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT, env: dict[str, str] | None = None,
+         input: str | None = None) -> subprocess.CompletedProcess:
+    """`shep <args>` to completion, bounded in time; `env` replaces the environment's variables it names."""
     try:
         return subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, encoding="utf-8",
-                              timeout=timeout, env=subprocess_env())
+                              timeout=timeout, env={**subprocess_env(), **(env or {})}, input=input)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"`shep {' '.join(args)}` did not finish within {timeout} s; "
                     f"stdout={exc.stdout!r} stderr={exc.stderr!r}")
@@ -36,11 +37,12 @@ class ServeProcess:
     """`shep serve` in the background; stderr (the banner, errors) read by a thread, stdout (JSON logs) appended to
     a file."""
 
-    def __init__(self, *args: str, cwd: Path, log: Path):
+    def __init__(self, *args: str, cwd: Path, log: Path, env: dict[str, str] | None = None):
         self.log_path = log
         self._log = open(log, "ab")
         self.proc = subprocess.Popen([str(SHEP), "serve", *args], cwd=cwd, stderr=subprocess.PIPE,
-                                     stdout=self._log, text=True, encoding="utf-8", env=subprocess_env())
+                                     stdout=self._log, text=True, encoding="utf-8",
+                                     env={**subprocess_env(), **(env or {})})
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.said: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -422,7 +422,8 @@ def test_db_upgrade_refuses_partly_present_tables(cli, tmp_path):
         metadata("portal").tables["portal_citizens"].create(conn)
     upgraded = shep_db(cli, "upgrade", tmp_path)
     assert upgraded.returncode == 2
-    assert upgraded.stderr.splitlines()[-1].startswith("shep db upgrade: portal: the database has portal_citizens but not")
+    assert upgraded.stderr.splitlines()[-1].startswith(
+        "shep db upgrade: portal: the database has portal_citizens but not")
     assert "Traceback" not in upgraded.stderr
     # The gateway, upgraded first in its own transaction, stays upgraded; the portal got nothing.
     assert versions(store, "gateway") == [HEAD["gateway"]]

@@ -67,7 +67,8 @@ class Credentials:
         issued = self.pki.issue(kind, usage="sign", iin=officer.iin, bin=bin, org=org,
                                 surname=officer.surname, name=officer.name, patronymic=officer.patronymic or None)
         save_credentials(*self._paths(bin, officer.iin), issued.key, issued.cert)
-        log.info("issued a SIGN certificate for %s (%s), BIN %s", officer.full_name, officer.iin, bin)
+        # One per employee at the first start: routine, in the log at DEBUG (`shep serve --verbose`).
+        log.debug("issued a SIGN certificate for %s (%s), BIN %s", officer.full_name, officer.iin, bin)
         return issued.key, issued.cert
 
 
