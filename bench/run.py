@@ -164,8 +164,8 @@ def wait_health(port: int, timeout: float = 30) -> None:
 
 # -- the run's PKI and configuration --------------------------------------------------------------
 
-def shep(*args: str, cwd: Path) -> str:
-    done = subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+def shep(*args: str, cwd: Path, stdin: str | None = None) -> str:
+    done = subprocess.run([str(SHEP), *args], cwd=cwd, capture_output=True, text=True, timeout=120, input=stdin)
     if done.returncode:
         raise SystemExit(f"shep {' '.join(args)} failed: {done.stderr or done.stdout}")
     return done.stdout
@@ -191,7 +191,7 @@ def prepare(work: Path) -> dict[str, Setup]:
     state = work / "state"
     gateway_port = free_port()
     shep("pki", "init", "--state-dir", str(state), "--base-url", f"http://127.0.0.1:{gateway_port}", cwd=work)
-    password_hash = shep("hash-password", PASSWORD, cwd=work).strip().splitlines()[-1]
+    password_hash = shep("hash-password", cwd=work, stdin=PASSWORD + "\n").strip().splitlines()[-1]
     return {alg: _setup(work, state, gateway_port, alg, password_hash) for alg in BENCH_ALGS}
 
 

@@ -71,7 +71,7 @@ def test_wheel_contents(wheel):
         entry_text = archive.read(entry_points).decode("utf-8")
     expected = {"wsdl/SyncChannel-v10.wsdl", "wsdl/SyncChannel-v10-Interfaces.wsdl",
                 "gateway/defaults/shep.toml", "gateway/defaults/demo-echo.xsd",
-                "gateway/cli.py", "simulators/echo.py"}
+                "gateway/cli/__init__.py", "gateway/cli/serve.py", "simulators/echo.py"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
@@ -143,6 +143,10 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
     threading.Thread(target=read, daemon=True).start()
     try:
         base = _wait_listening(proc, lines, seen := [])
+        while not seen[-1].startswith("  logs"):  # the rest of the banner
+            line = lines.get(timeout=START_TIMEOUT)
+            assert line is not None, seen
+            seen.append(line)
         assert re.search(r"^  config +" + re.escape(str(purelib / "gateway" / "defaults" / "shep.toml")) + "$",
                          "".join(seen), re.M), seen
 
