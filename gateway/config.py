@@ -4,22 +4,17 @@ The whole file is validated at load time so that a bad setting stops the
 server at startup with a file:line pointer, never mid-request.
 """
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from lxml import etree
 
+from gateway import configvalues as read
 from gateway import tomlpos
-from gateway.contract import load_schema
 from gateway.operators import ROLES, Operator
-from gateway.passwords import is_valid_hash
 from gateway.registry import (
     ANY_SENDER,
-    CHANNELS,
     SYNC,
     Participant,
     Service,
@@ -149,20 +144,6 @@ def default_config_path() -> Path:
     return Path(__file__).parent / "defaults" / "shep.toml"
 
 
-# `package:xsd/services/gbdfl/gbdfl.xsd`: a file shipped with shep-emulator, wherever it is installed (the folder
-# holding the gateway, xsd and wsdl packages), so that a copied configuration still finds it.
-PACKAGE_PREFIX = "package:"
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-def resolve_path(text: str, base_dir: Path) -> Path:
-    """A path written in a config file: `package:…` inside the installed package, `~` the user's home, any other
-    relative path against `base_dir` (the config file's folder)."""
-    if text.startswith(PACKAGE_PREFIX):
-        return (PACKAGE_ROOT / text[len(PACKAGE_PREFIX):]).resolve()
-    return (base_dir / Path(text).expanduser()).resolve()
-
-
 def load_config(path: Path) -> Settings:
     path = Path(path)
     try:
@@ -180,224 +161,58 @@ def load_config(path: Path) -> Settings:
         message, line = tomlpos.syntax_error(error, text)
         raise ConfigError(message, file=path, line=line) from None
     source = path.absolute()
-    problems: list[_Problem] = []
+    problems: list[read.Problem] = []
     gateway, registry, operators = _read_document(document, source.parent, problems)
     if problems:
         errors = tuple(ConfigError(problem.message, file=path, line=tomlpos.locate(text, problem.path),
                                    key=tomlpos.dotted(problem.path)) for problem in problems)
         errors[0].problems = errors
         raise errors[0]
-    endpoints = {name: _table(document[name], (name,)) for name in ENDPOINT_TABLES if name in document}
+    endpoints = {name: read.table(document[name], (name,)) for name in ENDPOINT_TABLES if name in document}
     return Settings(source=source, gateway=gateway, registry=registry, endpoints=endpoints, operators=operators)
 
 
-class _Problem(Exception):
-    """A validation failure at a key path; load_config adds file and line."""
-
-    def __init__(self, path: tuple[str, ...], message: str):
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-class _Skipped(Exception):
-    """A table not read because of problems already recorded (its own, or a participant it names)."""
-
-
-class _Collector:
-    """Reads the keys of one table, recording each problem instead of stopping at the first."""
-
-    def __init__(self, problems: list[_Problem]):
-        self.problems = problems
-        self._before = len(problems)
-
-    def read(self, reader, value, path, *extra):
-        try:
-            return reader(value, path, *extra)
-        except _Problem as problem:
-            self.problems.append(problem)
-            return None
-
-    def known_keys(self, table: dict, path, allowed) -> None:
-        for key in table:
-            if key not in allowed:
-                self.problems.append(_Problem(path + (key,), f"unknown key; expected one of: {', '.join(allowed)}"))
-
-    def optional(self, table: dict, key: str, path, reader, default):
-        return self.read(reader, table[key], path + (key,)) if key in table else default
-
-    def required(self, table: dict, key: str, path, reader):
-        if key not in table:
-            self.problems.append(_Problem(path + (key,), "required key is missing"))
-            return None
-        return self.read(reader, table[key], path + (key,))
-
-    def complain(self, path, message: str) -> None:
-        self.problems.append(_Problem(path, message))
-
-    def done(self) -> None:
-        """Raise _Skipped when this table had a problem: what it would build is not built."""
-        if len(self.problems) > self._before:
-            raise _Skipped
-
-
-# Value readers: each returns the converted value or raises _Problem at `path`.
-
-def _text(value, path):
-    if not isinstance(value, str):
-        raise _Problem(path, "must be a string")
-    return value
-
-
-def _non_empty_text(value, path):
-    if not isinstance(value, str) or not value:
-        raise _Problem(path, "must be a non-empty string")
-    return value
-
-
-def _positive_int(value, path):
-    # bool is an int subclass in Python, but `true` is never a count in TOML.
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise _Problem(path, "must be a positive integer")
-    return value
-
-
-def _port(value, path):
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise _Problem(path, "must be an integer from 0 to 65535")
-    return value
-
-
-def _positive_number(value, path):
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or value <= 0):
-        raise _Problem(path, "must be a positive number")
-    return float(value)
-
-
-def _boolean(value, path):
-    if not isinstance(value, bool):
-        raise _Problem(path, "must be true or false")
-    return value
-
-
-def _identifier(value, path):
-    if not isinstance(value, str) or not value or any(char.isspace() for char in value):
-        raise _Problem(path, "must be a non-empty id without whitespace")
-    return value
-
-
-def _identifiers(value, path):
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _Problem(path, "must be a list of strings")
-    for item in value:
-        _identifier(item, path)
-    return frozenset(value)
-
-
-def _endpoint(value, path):
-    url = urlsplit(_non_empty_text(value, path))
-    absolute = url.scheme in ("http", "https") and url.netloc
-    relative = not url.scheme and not url.netloc and url.path.startswith("/")
-    if not (absolute or relative):
-        raise _Problem(path, "must be an http(s) URL or a path starting with /")
-    return value
-
-
-def _password_hash(value, path):
-    if not isinstance(value, str) or not is_valid_hash(value):
-        raise _Problem(path, "not a supported password hash; create one with `shep hash-password`")
-    return value
-
-
-def _channel(value, path):
-    if value not in CHANNELS:
-        raise _Problem(path, f"must be one of: {', '.join(sorted(CHANNELS))}")
-    return value
-
-
-def _directory(value, path, base_dir: Path) -> Path:
-    return resolve_path(_non_empty_text(value, path), base_dir)
-
-
-def _one_of(*choices):
-    def reader(value, path):
-        if value not in choices:
-            raise _Problem(path, f"must be one of: {', '.join(choices)}")
-        return value
-    return reader
-
-
-def _existing_file(value, path, base_dir: Path) -> Path:
-    file = resolve_path(_non_empty_text(value, path), base_dir)
-    if not file.is_file():
-        raise _Problem(path, f"file not found: {file}")
-    return file
-
-
-def _existing_files(value, path, base_dir: Path) -> tuple[Path, ...]:
-    if not isinstance(value, list):
-        raise _Problem(path, "must be a list of file paths")
-    return tuple(_existing_file(item, path, base_dir) for item in value)
-
-
-def _existing_dirs(value, path, base_dir: Path) -> tuple[Path, ...]:
-    if not isinstance(value, list):
-        raise _Problem(path, "must be a list of directory paths")
-    folders = tuple(resolve_path(_non_empty_text(item, path), base_dir) for item in value)
-    for folder in folders:
-        if not folder.is_dir():
-            raise _Problem(path, f"directory not found: {folder}")
-    return folders
-
-
-def _bin(value, path):
-    if not isinstance(value, str) or not re.fullmatch(r"\d{12}", value):
-        raise _Problem(path, "must be a BIN of 12 digits")
-    return value
-
-
 _GATEWAY_FIELDS = {
-    "host": _non_empty_text,
-    "port": _port,
-    "state_dir": _directory,
-    "store_url": _non_empty_text,
-    "max_body_bytes": _positive_int,
-    "http_header_timeout_seconds": _positive_number,
-    "http_idle_timeout_seconds": _positive_number,
-    "max_connections_per_client": _positive_int,
-    "max_depth": _positive_int,
-    "replay_window_seconds": _positive_int,
-    "clock_skew_seconds": _positive_int,
-    "default_timeout_seconds": _positive_number,
-    "max_response_bytes": _positive_int,
-    "journal_store_bytes": _boolean,
-    "journal_checkpoint_seconds": _positive_number,
-    "worker_threads": _positive_int,
-    "lockout_attempts": _positive_int,
-    "lockout_minutes": _positive_number,
-    "lockout_delay_seconds": _positive_number,
-    "trust_anchors": _existing_files,
-    "certificate_dirs": _existing_dirs,
-    "signing_key": _existing_file,
-    "signing_cert": _existing_file,
-    "signing_key_info": _one_of("issuerserial", "bst", "keyidentifier"),
-    "signing_alg": _one_of(*SIGNING_ALGS),
-    "revocation": _one_of("ocsp,crl", "ocsp", "crl", "none"),
-    "revocation_cache_seconds": _positive_int,
-    "revocation_timeout_seconds": _positive_number,
-    "allow_sha1": _boolean,
-    "async_visibility_seconds": _positive_int,
-    "async_default_amount": _positive_int,
-    "async_max_amount": _positive_int,
-    "async_max_attempts": _positive_int,
-    "async_max_age_seconds": _positive_int,
-    "async_retry_base_seconds": _positive_number,
-    "async_retry_max_seconds": _positive_number,
-    "async_push_interval_seconds": _positive_number,
-    "async_push_timeout_seconds": _positive_number,
-    "async_push_batch": _positive_int,
-    "metrics_require_auth": _boolean,
+    "host": read.non_empty_text,
+    "port": read.port,
+    "state_dir": read.directory,
+    "store_url": read.non_empty_text,
+    "max_body_bytes": read.positive_int,
+    "http_header_timeout_seconds": read.positive_number,
+    "http_idle_timeout_seconds": read.positive_number,
+    "max_connections_per_client": read.positive_int,
+    "max_depth": read.positive_int,
+    "replay_window_seconds": read.positive_int,
+    "clock_skew_seconds": read.positive_int,
+    "default_timeout_seconds": read.positive_number,
+    "max_response_bytes": read.positive_int,
+    "journal_store_bytes": read.boolean,
+    "journal_checkpoint_seconds": read.positive_number,
+    "worker_threads": read.positive_int,
+    "lockout_attempts": read.positive_int,
+    "lockout_minutes": read.positive_number,
+    "lockout_delay_seconds": read.positive_number,
+    "trust_anchors": read.existing_files,
+    "certificate_dirs": read.existing_dirs,
+    "signing_key": read.existing_file,
+    "signing_cert": read.existing_file,
+    "signing_key_info": read.one_of("issuerserial", "bst", "keyidentifier"),
+    "signing_alg": read.one_of(*SIGNING_ALGS),
+    "revocation": read.one_of("ocsp,crl", "ocsp", "crl", "none"),
+    "revocation_cache_seconds": read.positive_int,
+    "revocation_timeout_seconds": read.positive_number,
+    "allow_sha1": read.boolean,
+    "async_visibility_seconds": read.positive_int,
+    "async_default_amount": read.positive_int,
+    "async_max_amount": read.positive_int,
+    "async_max_attempts": read.positive_int,
+    "async_max_age_seconds": read.positive_int,
+    "async_retry_base_seconds": read.positive_number,
+    "async_retry_max_seconds": read.positive_number,
+    "async_push_interval_seconds": read.positive_number,
+    "async_push_timeout_seconds": read.positive_number,
+    "async_push_batch": read.positive_int,
+    "metrics_require_auth": read.boolean,
 }
 # Readers of file paths, resolved against the config file's directory.
 _GATEWAY_FILES = ("state_dir", "trust_anchors", "certificate_dirs", "signing_key", "signing_cert")
@@ -409,20 +224,20 @@ _SERVICE_KEYS = ("provider", "channel", "payload_schema", "timeout_seconds",
                  "require_transport_signature", "require_payload_signature")
 
 
-def _read_document(document: dict, base_dir: Path, problems: list[_Problem]
+def _read_document(document: dict, base_dir: Path, problems: list[read.Problem]
                    ) -> tuple[GatewaySettings, ServiceRegistry, dict[str, Operator]]:
     """Every table and key, each problem recorded in `problems`: a file is corrected in one go, not one error a run."""
-    top = _Collector(problems)
+    top = read.Collector(problems)
     top.known_keys(document, (), ("gateway", "participants", "services", "operators", *ENDPOINT_TABLES))
-    gateway_table = top.read(_table, document.get("gateway", {}), ("gateway",)) or {}
+    gateway_table = top.read(read.table, document.get("gateway", {}), ("gateway",)) or {}
     top.known_keys(gateway_table, ("gateway",), _GATEWAY_FIELDS)
     values = {}
     for key, value in gateway_table.items():
         if key in _GATEWAY_FIELDS:
             extra = (base_dir,) if key in _GATEWAY_FILES else ()
-            read = top.read(_GATEWAY_FIELDS[key], value, ("gateway", key), *extra)
-            if read is not None:
-                values[key] = read
+            converted = top.read(_GATEWAY_FIELDS[key], value, ("gateway", key), *extra)
+            if converted is not None:
+                values[key] = converted
     gateway = GatewaySettings(**values)
     for present, missing in (("signing_key", "signing_cert"), ("signing_cert", "signing_key")):
         if present in gateway_table and missing not in gateway_table:
@@ -431,10 +246,10 @@ def _read_document(document: dict, base_dir: Path, problems: list[_Problem]
     def each(table_name: str, build) -> dict:
         """name → what `build` made of its table, or None when it had a problem."""
         built = {}
-        for name, table in (top.read(_table, document.get(table_name, {}), (table_name,)) or {}).items():
+        for name, table in (top.read(read.table, document.get(table_name, {}), (table_name,)) or {}).items():
             try:
-                built[name] = build(name, table, (table_name, name), _Collector(problems))
-            except _Skipped:
+                built[name] = build(name, table, (table_name, name), read.Collector(problems))
+            except read.Skipped:
                 built[name] = None
         return built
 
@@ -448,53 +263,53 @@ def _read_document(document: dict, base_dir: Path, problems: list[_Problem]
             {name: operator for name, operator in operators.items() if operator is not None})
 
 
-def _operator(name: str, value, path, keys: _Collector) -> Operator:
+def _operator(name: str, value, path, keys: read.Collector) -> Operator:
     # The name is the user-id of HTTP Basic, which cannot hold a colon.
     if not isinstance(name, str) or not name or ":" in name or any(char.isspace() for char in name):
         keys.complain(path, "an operator's name must be non-empty, without whitespace or ':'")
-    table = keys.read(_table, value, path)
+    table = keys.read(read.table, value, path)
     keys.done()
     keys.known_keys(table, path, _OPERATOR_KEYS)
-    keys.optional(table, "description", path, _text, "")
-    role = keys.required(table, "role", path, _one_of(*ROLES))
-    password_hash = keys.optional(table, "password_hash", path, _password_hash, None)
-    token_hash = keys.optional(table, "token_hash", path, _password_hash, None)
+    keys.optional(table, "description", path, read.text, "")
+    role = keys.required(table, "role", path, read.one_of(*ROLES))
+    password_hash = keys.optional(table, "password_hash", path, read.password_hash, None)
+    token_hash = keys.optional(table, "token_hash", path, read.password_hash, None)
     if "password_hash" not in table and "token_hash" not in table:
         keys.complain(path, "needs password_hash (HTTP Basic) or token_hash (Bearer), or both")
     keys.done()
     return Operator(name=name, role=role, password_hash=password_hash, token_hash=token_hash)
 
 
-def _participant(participant_id: str, value, path, base_dir: Path, keys: _Collector) -> Participant:
-    keys.read(_identifier, participant_id, path)
-    table = keys.read(_table, value, path)
+def _participant(participant_id: str, value, path, base_dir: Path, keys: read.Collector) -> Participant:
+    keys.read(read.identifier, participant_id, path)
+    table = keys.read(read.table, value, path)
     keys.done()
     keys.known_keys(table, path, _PARTICIPANT_KEYS)
     participant = Participant(
         id=participant_id,
-        password_hash=keys.optional(table, "password_hash", path, _password_hash, None),
-        endpoint=keys.optional(table, "endpoint", path, _endpoint, None),
-        description=keys.optional(table, "description", path, _text, ""),
-        bin=keys.optional(table, "bin", path, _bin, None),
+        password_hash=keys.optional(table, "password_hash", path, read.password_hash, None),
+        endpoint=keys.optional(table, "endpoint", path, read.endpoint, None),
+        description=keys.optional(table, "description", path, read.text, ""),
+        bin=keys.optional(table, "bin", path, read.bin_number, None),
         certificate=keys.optional(table, "certificate", path,
-                                  lambda value, key_path: _existing_file(value, key_path, base_dir), None),
-        async_endpoint=keys.optional(table, "async_endpoint", path, _endpoint, None),
-        push_secret=keys.optional(table, "push_secret", path, _non_empty_text, None),
+                                  lambda value, key_path: read.existing_file(value, key_path, base_dir), None),
+        async_endpoint=keys.optional(table, "async_endpoint", path, read.endpoint, None),
+        push_secret=keys.optional(table, "push_secret", path, read.non_empty_text, None),
     )
     keys.done()
     return participant
 
 
 def _service(service_id: str, value, path, participants: dict[str, Participant | None],
-             gateway: GatewaySettings, base_dir: Path, keys: _Collector) -> Service:
+             gateway: GatewaySettings, base_dir: Path, keys: read.Collector) -> Service:
     """`participants` maps one with problems to None: they are reported already, naming it adds none here."""
-    keys.read(_identifier, service_id, path)
-    table = keys.read(_table, value, path)
+    keys.read(read.identifier, service_id, path)
+    table = keys.read(read.table, value, path)
     keys.done()
     keys.known_keys(table, path, _SERVICE_KEYS)
 
-    provider_id = keys.required(table, "provider", path, _non_empty_text)
-    channel = keys.optional(table, "channel", path, _channel, SYNC)
+    provider_id = keys.required(table, "provider", path, read.non_empty_text)
+    channel = keys.optional(table, "channel", path, read.channel, SYNC)
     if provider_id is not None:
         if provider_id not in participants:
             keys.complain(path + ("provider",), f"unknown participant {provider_id!r}")
@@ -502,7 +317,7 @@ def _service(service_id: str, value, path, participants: dict[str, Participant |
             keys.complain(path + ("provider",),
                           f"participant {provider_id!r} has no endpoint, which a sync service needs")
 
-    senders = keys.required(table, "allowed_senders", path, _identifiers) or frozenset()
+    senders = keys.required(table, "allowed_senders", path, read.identifiers) or frozenset()
     for sender in sorted(senders - {ANY_SENDER}):
         if sender not in participants:
             keys.complain(path + ("allowed_senders",), f"unknown participant {sender!r}")
@@ -511,38 +326,21 @@ def _service(service_id: str, value, path, participants: dict[str, Participant |
                           f"participant {sender!r} has no password_hash and cannot send")
 
     def schema(value, key_path):
-        return _payload_schema(value, key_path, base_dir)
+        return read.payload_schema(value, key_path, base_dir)
 
     service = Service(
         id=service_id,
         provider=provider_id,
         channel=channel,
         payload_schema=keys.optional(table, "payload_schema", path, schema, None),
-        timeout_seconds=keys.optional(table, "timeout_seconds", path, _positive_number,
+        timeout_seconds=keys.optional(table, "timeout_seconds", path, read.positive_number,
                                       gateway.default_timeout_seconds),
         allowed_senders=senders,
-        routes=keys.optional(table, "routes", path, _identifiers, frozenset()),
-        strict=keys.optional(table, "strict", path, _boolean, False),
-        description=keys.optional(table, "description", path, _text, ""),
-        require_transport_signature=keys.optional(table, "require_transport_signature", path, _boolean, False),
-        require_payload_signature=keys.optional(table, "require_payload_signature", path, _boolean, False),
+        routes=keys.optional(table, "routes", path, read.identifiers, frozenset()),
+        strict=keys.optional(table, "strict", path, read.boolean, False),
+        description=keys.optional(table, "description", path, read.text, ""),
+        require_transport_signature=keys.optional(table, "require_transport_signature", path, read.boolean, False),
+        require_payload_signature=keys.optional(table, "require_payload_signature", path, read.boolean, False),
     )
     keys.done()
     return service
-
-
-def _payload_schema(value, path, base_dir: Path) -> Path:
-    schema_path = resolve_path(_non_empty_text(value, path), base_dir)
-    if not schema_path.is_file():
-        raise _Problem(path, f"file not found: {schema_path}")
-    try:
-        load_schema(schema_path)
-    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as error:
-        raise _Problem(path, f"not a valid XML Schema: {error}") from None
-    return schema_path
-
-
-def _table(value, path) -> dict:
-    if not isinstance(value, dict):
-        raise _Problem(path, "must be a table")
-    return value

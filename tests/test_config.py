@@ -765,3 +765,81 @@ def test_participant_push_secret(tmp_path):
         push_secret = ""
     """)
     assert error.key == "participants.clinic.push_secret"
+
+
+# --- paths relative to the file, package: paths, every problem at once ------------------------------------
+
+def test_paths_are_relative_to_the_file_not_the_working_folder(tmp_path, monkeypatch):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "ping.xsd").write_text(VALID_XSD, "utf-8")
+    monkeypatch.chdir(tmp_path)  # elsewhere than the file
+    path = write_config(conf, PARTIES + """
+        [gateway]
+        state_dir = "state"
+
+        [services.PING]
+        provider = "provider"
+        payload_schema = "ping.xsd"
+        allowed_senders = ["consumer"]
+    """)
+    settings = load_config(Path("conf") / path.name)
+    assert settings.gateway.state_dir == conf / "state"
+    assert settings.registry.service("PING").payload_schema == conf / "ping.xsd"
+
+
+def test_package_paths_name_the_installed_files_wherever_the_file_is(tmp_path):
+    path = write_config(tmp_path, PARTIES + """
+        [services.GBDFL]
+        provider = "provider"
+        payload_schema = "package:xsd/services/gbdfl/gbdfl.xsd"
+        allowed_senders = ["consumer"]
+    """)
+    schema = load_config(path).registry.service("GBDFL").payload_schema
+    assert schema == (Path(__file__).resolve().parent.parent / "xsd" / "services" / "gbdfl" / "gbdfl.xsd")
+    missing = config_error(tmp_path, PARTIES + """
+        [services.GBDFL]
+        provider = "provider"
+        payload_schema = "package:xsd/no-such.xsd"
+        allowed_senders = ["consumer"]
+    """)
+    assert missing.message.startswith("file not found: ") and missing.message.endswith("/xsd/no-such.xsd")
+
+
+def test_every_problem_is_reported_once_not_its_consequences(tmp_path):
+    body = f"""
+        [gateway]
+        port = -1
+        prot = 8080
+
+        [participants.consumer]
+        password_hash = "plain"
+
+        [participants.provider]
+        endpoint = "http://127.0.0.1:9000/soap"
+
+        [services.A]
+        provider = "provider"
+        allowed_senders = ["consumer"]
+        timeout_seconds = 0
+
+        [services.B]
+        provider = "nobody"
+        allowed_senders = ["consumer"]
+
+        [operators.x]
+        role = "root"
+        token_hash = "{HASH}"
+    """
+    error = config_error(tmp_path, body)
+    found = [(problem.line, problem.key) for problem in error.problems]
+    assert found == [
+        (line_of(body, "prot ="), "gateway.prot"),
+        (line_of(body, "port = -1"), "gateway.port"),
+        (line_of(body, 'password_hash = "plain"'), "participants.consumer.password_hash"),
+        # services.A names the broken consumer: no second complaint about it, only its own timeout
+        (line_of(body, "timeout_seconds = 0"), "services.A.timeout_seconds"),
+        (line_of(body, '"nobody"'), "services.B.provider"),
+        (line_of(body, 'role = "root"'), "operators.x.role"),
+    ], [str(problem) for problem in error.problems]
+    assert error.problems[0] is error
