@@ -38,6 +38,15 @@ _STATE_HOME = tempfile.mkdtemp(prefix="shep-tests-state-home-")
 os.environ["XDG_STATE_HOME"] = _STATE_HOME
 os.environ.pop("SHEP_STATE_DIR", None)
 atexit.register(shutil.rmtree, _STATE_HOME, ignore_errors=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every test names its state dir: one that fell back on the per-user default fails the run."""
+    used = sorted(str(path) for path in Path(_STATE_HOME).iterdir())
+    if used:
+        session.config.get_terminal_writer().line(
+            f"a test used the per-user default state dir (no --state-dir or SHEP_STATE_DIR): {used}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 ECHO_NS = "urn:shep-emulator:demo:echo"
 ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
 PASSWORD = "consumer-secret"

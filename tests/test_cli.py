@@ -443,3 +443,44 @@ def test_journal_rewrites_show_against_the_signed_checkpoints(tmp_path, echo_fil
         assert broken.returncode == 1, (how, broken.stdout + broken.stderr)
         assert re.search(rf"BROKEN at record {first}\b", broken.stdout) and says in broken.stdout, (how, broken.stdout)
         no_traceback(broken)
+
+
+def _on_a_terminal(answers: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """`shep hash-password` with a pseudo-terminal as stdin and stderr (its own session: no other terminal to
+    open), each answer typed after its prompt; what the terminal showed."""
+    import os
+    import select
+
+    primary, secondary = os.openpty()
+    proc = subprocess.Popen([str(SHEP), "hash-password"], stdin=secondary, stderr=secondary, stdout=subprocess.PIPE,
+                            cwd=tmp_path, env=subprocess_env(), text=True, start_new_session=True)
+    os.close(secondary)
+    shown = b""
+    try:
+        for prompt, answer in zip(("password: ", "again: "), answers, strict=True):
+            deadline = time.monotonic() + COMMAND_TIMEOUT
+            while not shown.endswith(prompt.encode()):
+                assert time.monotonic() < deadline, shown
+                if select.select([primary], [], [], 1)[0]:
+                    shown += os.read(primary, 1024)
+            os.write(primary, answer.encode() + b"\n")
+        out, _ = proc.communicate(timeout=COMMAND_TIMEOUT)
+        while select.select([primary], [], [], 0.2)[0]:
+            try:
+                shown += os.read(primary, 1024)
+            except OSError:  # the other end closed
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(primary)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, ""), shown.decode("utf-8", "replace")
+
+
+def test_hash_password_on_a_terminal_asks_twice_without_echo(tmp_path):
+    result, shown = _on_a_terminal(["s3cret pw", "s3cret pw"], tmp_path)
+    assert result.returncode == 0, shown
+    assert verify_password("s3cret pw", result.stdout.strip())
+    assert "s3cret" not in shown  # not echoed
+    differ, shown = _on_a_terminal(["one", "two"], tmp_path)
+    assert differ.returncode == 2 and "the two passwords differ" in shown and not differ.stdout
