@@ -40,7 +40,7 @@ from gateway.sync import SyncChannel
 from simulators.echo import EchoProvider
 from simulators.gbdfl.population import build_population
 from simulators.gbdfl.provider import GbdflProvider, LazyGbdflProvider, operator_credentials
-from simulators.pki.ca import TestPKI
+from simulators.pki.ca import BrokenPKI, TestPKI
 from simulators.pki.web import pki_resource
 from gateway.web.body import BoundedRequest
 from gateway.web.guard import OperatorOnly
@@ -278,7 +278,10 @@ class GatewayApp:
         self.base_url = f"http://{shown}:{self.port.getHost().port}"
         try:
             # Once: CRL and OCSP URLs in the certificates point at the server that first ran it.
-            self.pki.init(self.base_url)
+            try:
+                self.pki.init(self.base_url)
+            except (OSError, ValueError) as error:
+                raise BrokenPKI(self.pki.dir, error) from error
             self.env.security = self._security()
             self._mount_parties()
         except Exception:

@@ -173,7 +173,8 @@ def test_serve_broken_pki_is_one_line(tmp_path):
     (tmp_path / "state" / "pki").mkdir(parents=True)
     (tmp_path / "state" / "pki" / "config.json").write_text("{not json")
     line = serve_fails(tmp_path, "--state-dir", str(tmp_path / "state"))
-    assert line.startswith("shep serve: cannot start: JSONDecodeError: "), line
+    assert line.startswith(f"shep serve: the test PKI in {tmp_path / 'state' / 'pki'} cannot be used "
+                           "(JSONDecodeError: "), line
 
 
 # --- shep config init | check ------------------------------------------------------------------------------
@@ -265,3 +266,16 @@ def test_version_is_the_package_metadata(tmp_path):
     result = shep("--version", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == f"shep-emulator {version('shep-emulator')}"
+
+
+def test_text_log_lines_carry_the_message_fields():
+    import logging
+
+    from gateway.logs import TextFormatter
+
+    record = logging.LogRecord("shep.sync", logging.WARNING, __file__, 1, "SendMessage answered with fault %s",
+                               ("SHEP-141",), None)
+    record.fault_code, record.session_id = "SHEP-141", "{s}"
+    line = TextFormatter().format(record)
+    assert re.fullmatch(r"\S+ WARNING shep\.sync: SendMessage answered with fault SHEP-141 session_id=\{s\} "
+                        r"fault_code=SHEP-141", line), line

@@ -68,7 +68,7 @@ def startup_problem(exc: BaseException, store_url: str | None) -> str:
     from sqlalchemy.exc import SQLAlchemyError
     from twisted.internet.error import CannotListenError
 
-    from simulators.pki.ca import NotInitialised
+    from simulators.pki.ca import BrokenPKI, NotInitialised
 
     if isinstance(exc, CannotListenError):
         reason = getattr(exc.socketError, "strerror", None) or exc.socketError
@@ -78,7 +78,7 @@ def startup_problem(exc: BaseException, store_url: str | None) -> str:
         return f"cannot use the store{' ' + common.shown_url(store_url) if store_url else ''}: {reason}"
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror}: {exc.filename}"
-    if isinstance(exc, NotInitialised):
+    if isinstance(exc, NotInitialised | BrokenPKI):
         return str(exc)
     first = (str(exc).strip().splitlines() or [""])[0]
     return f"cannot start: {type(exc).__name__}: {first} (--verbose logs the traceback)"

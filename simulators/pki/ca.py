@@ -35,6 +35,15 @@ class NotInitialised(RuntimeError):
     pass
 
 
+class BrokenPKI(RuntimeError):
+    """A state dir's PKI files that cannot be read or used (edited, truncated, unreadable)."""
+
+    def __init__(self, folder: Path, error: Exception):
+        reason = (f"{error.strerror}: {error.filename}" if isinstance(error, OSError) and error.filename
+                  else f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}")
+        super().__init__(f"the test PKI in {folder} cannot be used ({reason})")
+
+
 @dataclass(frozen=True)
 class IssuedCertificate:
     key: CertificateIssuerPrivateKeyTypes
