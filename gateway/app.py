@@ -26,6 +26,7 @@ from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
 from gateway.metrics import Metrics
 from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
+from gateway.store.lockouts import AddressLockouts
 from gateway.passwords import PasswordVerifier
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
@@ -94,7 +95,8 @@ class GatewayApp:
         self.env = Environment(settings=gw, registry=settings.registry, passwords=passwords,
                                replay_guard=self.store, lockouts=self.store, payload_schemas=PayloadSchemas(),
                                clock=clock, sleep=lambda seconds: task.deferLater(reactor, seconds))
-        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords)
+        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords,
+                                          AddressLockouts(self.store, gw, lambda: self.env.clock()))
         self.forwarder = Forwarder(reactor, persistent=persistent_connections,
                                    connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
@@ -327,10 +329,15 @@ class GatewayApp:
         return self.port
 
     def _checkpoint(self):
-        deferred = self.run_in_pool(self.checkpoints.write)
-        # A failed checkpoint is retried at the next tick; the records it would cover are still there.
-        deferred.addErrback(lambda failure: log.error("journal checkpoint failed: %s", failure.getErrorMessage()))
+        deferred = self.run_in_pool(self._record_and_sign)
+        # Retried at the next tick: the records a checkpoint would cover are still there, held hops still held.
+        deferred.addErrback(lambda failure: log.error("journal checkpoint failed (%d hop(s) held): %s",
+                                                      self.journal.held, failure.getErrorMessage()))
         return deferred
+
+    def _record_and_sign(self):
+        self.journal.flush_held()  # answers held through an outage, once the store is back
+        return self.checkpoints.write()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight messages finish and be journalled, then release everything."""

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
+from gateway.context import MessageClaim
 from gateway.journal import Journal, JournalEntry
 from gateway.store import Store
 from gateway.store.schema import async_messages as table
@@ -86,9 +87,12 @@ class AsyncQueue:
 
     # -- accepting ------------------------------------------------------------------------------
 
-    def accept(self, message: QueuedMessage, entries: list[JournalEntry]) -> None:
-        """Durable before the sender is answered: the row and the hop records in one transaction."""
+    def accept(self, message: QueuedMessage, entries: list[JournalEntry], claim: MessageClaim | None = None) -> None:
+        """Durable before the sender is answered: the row, the hop records and the sender's messageId (`claim`,
+        refused with MESSAGE_REPLAYED when another request with it was accepted first) in one transaction."""
         with self.store.exclusive() as conn:
+            if claim is not None:
+                self.store.claim_in(conn, claim)
             conn.execute(table.insert().values(**message.__dict__))
             self.journal.append_in(conn, entries + [_transition(message, None, ON_DELIVERY, message.created_at,
                                                                 "accepted")])

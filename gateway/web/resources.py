@@ -101,7 +101,8 @@ class ChannelResource(resource.Resource):
     def _handle(self, request: server.Request):
         raw = read_body(request)
         inbound = Inbound(raw=raw or b"", content_type=request.getHeader("content-type"), body_too_large=raw is None,
-                          method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss)
+                          method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss,
+                          client_address=getattr(request.getClientAddress(), "host", None))
         deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.handle(inbound)))
         return _finish(request, deferred, _write_reply)
 
