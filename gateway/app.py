@@ -24,10 +24,11 @@ from gateway.forward import Forwarder
 from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, StoreFigures
 from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
 from gateway.store.lockouts import AddressLockouts
 from gateway.passwords import PasswordVerifier
+from gateway.readiness import Readiness
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
 from gateway.security.algorithms import AlgorithmPolicy
@@ -44,16 +45,18 @@ from simulators.pki.web import pki_resource
 from gateway.web.body import BoundedRequest
 from gateway.web.guard import OperatorOnly
 from gateway.web.resources import (CertificateResource, FaultsResource, GatewaySite, HealthResource, InFlight,
-                                   JournalResource, MetricsResource, ChannelResource, QueueResource)
+                                   JournalResource, MetricsResource, ChannelResource, QueueResource,
+                                   ReadyResource)
 
 log = logging.getLogger("shep.app")
+
+
+# Seconds /ready waits for the store's answer before calling it unreachable.
+_READY_TIMEOUT = 2.0
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-log = logging.getLogger("shep.app")
 
 
 class _Index(resource.Resource):
@@ -85,7 +88,7 @@ class GatewayApp:
         self.store = Store(url)
         self.store.create_schema()
         self.journal = Journal(self.store, store_bytes=gw.journal_store_bytes)
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.registry.services.values())
         # One dedicated pool for XML, crypto and store work keeps the reactor responsive (library notes §6).
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
         # Passwords not verified before are hashed in a pool of their own: guesses never queue in shep-work.
@@ -109,6 +112,8 @@ class GatewayApp:
                                  self.resolve_endpoint, reactor)
         self.async_channel = AsyncChannel(self.env, self.journal, self.metrics, self.run_in_pool, self.queue,
                                           self.push)
+        self.metrics.watch_store(lambda: StoreFigures(self.queue.pending(), self.journal.size()), clock)
+        self.readiness = Readiness(self.journal, lambda: self.env.security, clock)
         self.site = self._site()
         self.port = None
         self._checkpointing: task.LoopingCall | None = None  # started by listen()
@@ -261,14 +266,15 @@ class GatewayApp:
         self._simulators = resource.Resource()
         root.putChild(b"sim", self._simulators)
         root.putChild(b"health", HealthResource(self.tracker))
-        metrics = MetricsResource(self.metrics)
+        root.putChild(b"ready", ReadyResource(self.readiness, self.run_in_pool, self.reactor, _READY_TIMEOUT))
+        metrics = MetricsResource(self.metrics, self.run_in_pool)
         root.putChild(b"metrics", self._operators_only(metrics, AUDITOR) if self.settings.gateway.metrics_require_auth
                       else metrics)
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
                                    "async": "/bip-async/", "async-wsdl": "/bip-async/?wsdl",
                                    "faults": "/api/faults", "journal": "/api/journal",
                                    "certificate": "/api/certificate", "ocsp": "/pki/ocsp", "health": "/health",
-                                   "metrics": "/metrics"}))
+                                   "ready": "/ready", "metrics": "/metrics"}))
         # No resource takes HTML forms; parsing one would copy the body into request.args and answer a
         # malformed multipart body with Twisted's bare 400 before the pipeline could refuse (and journal) it.
         site = GatewaySite(root, parsePOSTFormSubmission=False)

@@ -39,6 +39,7 @@ class Inbound:
     method: str = "POST"
     wss_endpoint: bool = False
     client_address: str | None = None
+    address: str = ""  # the path it came to (/bip-sync/, /bip-async/, …): a metrics label
 
 
 class Channel:
@@ -70,10 +71,8 @@ class Channel:
             await self.env.sleep(self.env.settings.lockout_delay_seconds)
         reply.session_id = ctx.session_id
         total = time.perf_counter() - start
-        self.metrics.hop_seconds.labels("total").observe(total)
-        # Only registered names become label values: arbitrary input must not grow the series.
-        self.metrics.requests.labels(self.name, ctx.service.id if ctx.service else "unknown",
-                                     ctx.sender.id if ctx.sender else "unknown", reply.fault_code or "").inc()
+        self.metrics.observe_request(inbound.address or self.name, ctx.service.id if ctx.service else None,
+                                     reply.fault_code, total)
         log.info(f"{ctx.shape.name if ctx.shape else 'request'} answered", extra={
             "service_id": ctx.info.service_id if ctx.info else None,
             "sender_id": ctx.info.sender_id if ctx.info else None,

@@ -135,6 +135,11 @@ class Journal:
                 conn.execute(journal_head.insert().values(id=1, **head))
         return [row["seq"] for row in rows]
 
+    def size(self) -> int:
+        """The number of records, read from the chain's head (one row)."""
+        with self.store.snapshot() as conn:
+            return _head(conn)[0]
+
     def query(
         self,
         *,

@@ -104,7 +104,7 @@ async def test_metrics_can_require_an_operator(tmp_path, pki):
         status, _, _ = await request(harness, "GET", "/metrics")
         assert status == 401
         status, _, raw = await request(harness, "GET", "/metrics", basic("audit", AUDITOR_PASSWORD))
-        assert status == 200 and b"shep_requests_total" in raw
+        assert status == 200 and b"shep_request_duration_seconds" in raw
     finally:
         await stop_harness(harness)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from gateway.context import MessageClaim
 from gateway.journal import Journal, JournalEntry
@@ -68,6 +68,11 @@ class QueuedMessage:
         return out
 
 
+_PENDING = (select(table.c.service_id, func.count().label("count"), func.min(table.c.created_at).label("oldest"))
+            .where(table.c.delivery.in_(("push", "pull")), table.c.state == ON_DELIVERY)
+            .group_by(table.c.service_id))
+
+
 def _message(row) -> QueuedMessage:
     return QueuedMessage(**dict(row._mapping))
 
@@ -103,6 +108,14 @@ class AsyncQueue:
             row = conn.execute(select(table).where(and_(table.c.correlation_id == correlation_id,
                                                         table.c.message_type == "REQUEST"))).first()
         return _message(row) if row else None
+
+    def pending(self) -> dict[str, tuple[int, datetime]]:
+        """Messages awaiting delivery per service: (count, oldest created_at), for /metrics. `delivery IN`
+        lets the database walk ix_async_due's ON_DELIVERY entries only: the work grows with what waits, not
+        with the delivered history."""
+        with self.store.snapshot() as conn:
+            rows = conn.execute(_PENDING).all()
+        return {row.service_id: (row.count, row.oldest) for row in rows}
 
     # -- pull -----------------------------------------------------------------------------------
 
