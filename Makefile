@@ -25,7 +25,8 @@ run: $(STAMP)
 STORE_SUITES := tests/test_sync_http.py tests/test_faults_http.py tests/test_async_http.py \
 	tests/test_signatures_http.py tests/test_asyncclient.py tests/test_portal_http.py tests/test_provider_http.py \
 	tests/test_gbdfl_http.py tests/test_zeep.py tests/test_portal.py tests/test_provider.py tests/test_cli.py \
-	tests/test_queue_cli.py tests/test_demo.py tests/test_workers.py tests/test_async_crash.py
+	tests/test_queue_cli.py tests/test_demo.py tests/test_workers.py tests/test_async_crash.py \
+	tests/test_outage_http.py tests/test_metrics_http.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)

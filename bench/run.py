@@ -382,7 +382,7 @@ def stage_means(port: int) -> dict[str, float]:
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     for line in conn.getresponse().read().decode().splitlines():
-        match = re.match(r'shep_(?:check|hop)_seconds_(sum|count)\{(?:check|hop)="([^"]+)"\} (\S+)', line)
+        match = re.match(r'shep_(?:check|hop)_duration_seconds_(sum|count)\{(?:check|hop)="([^"]+)"\} (\S+)', line)
         if match:
             (sums if match.group(1) == "sum" else counts)[match.group(2)] = float(match.group(3))
     means = {name: round(total / counts[name] * 1000, 3) for name, total in sums.items() if counts.get(name)}

@@ -26,9 +26,11 @@ from gateway.forward import Forwarder
 from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
 from gateway.journal import Journal
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, StoreFigures
 from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
+from gateway.store.lockouts import AddressLockouts
 from gateway.passwords import PasswordVerifier
+from gateway.readiness import Readiness
 from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
 from gateway.security.algorithms import AlgorithmPolicy
@@ -45,16 +47,18 @@ from simulators.pki.web import pki_resource
 from gateway.web.body import BoundedRequest
 from gateway.web.guard import OperatorOnly
 from gateway.web.resources import (CertificateResource, FaultsResource, GatewaySite, HealthResource, InFlight,
-                                   JournalResource, MetricsResource, ChannelResource, QueueResource)
+                                   JournalResource, MetricsResource, ChannelResource, QueueResource,
+                                   ReadyResource)
 
 log = logging.getLogger("shep.app")
+
+
+# Seconds /ready waits for the store's answer before calling it unreachable.
+_READY_TIMEOUT = 2.0
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-log = logging.getLogger("shep.app")
 
 
 class _Index(resource.Resource):
@@ -86,7 +90,7 @@ class GatewayApp:
         self.store = Store(url)
         self.store.create_schema()
         self.journal = Journal(self.store, store_bytes=gw.journal_store_bytes)
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.registry.services.values())
         # One dedicated pool for XML, crypto and store work keeps the reactor responsive (library notes §6).
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
         # Passwords not verified before are hashed in a pool of their own: guesses never queue in shep-work.
@@ -96,7 +100,8 @@ class GatewayApp:
         self.env = Environment(settings=gw, registry=settings.registry, passwords=passwords,
                                replay_guard=self.store, lockouts=self.store, payload_schemas=PayloadSchemas(),
                                clock=clock, sleep=lambda seconds: task.deferLater(reactor, seconds))
-        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords)
+        self.operator_auth = OperatorAuth(settings.operators, self.env.passwords,
+                                          AddressLockouts(self.store, gw, lambda: self.env.clock()))
         self.forwarder = Forwarder(reactor, persistent=persistent_connections,
                                    connections_per_host=max(2, gw.async_push_batch))
         self.tracker = InFlight()
@@ -109,6 +114,8 @@ class GatewayApp:
                                  self.resolve_endpoint, reactor)
         self.async_channel = AsyncChannel(self.env, self.journal, self.metrics, self.run_in_pool, self.queue,
                                           self.push)
+        self.metrics.watch_store(lambda: StoreFigures(self.queue.pending(), self.journal.size()), clock)
+        self.readiness = Readiness(self.journal, lambda: self.env.security, clock)
         self.site = self._site()
         self.port = None
         self._checkpointing: task.LoopingCall | None = None  # started by listen()
@@ -229,14 +236,15 @@ class GatewayApp:
         self._simulators = resource.Resource()
         root.putChild(b"sim", self._simulators)
         root.putChild(b"health", HealthResource(self.tracker))
-        metrics = MetricsResource(self.metrics)
+        root.putChild(b"ready", ReadyResource(self.readiness, self.run_in_pool, self.reactor, _READY_TIMEOUT))
+        metrics = MetricsResource(self.metrics, self.run_in_pool)
         root.putChild(b"metrics", self._operators_only(metrics, AUDITOR) if self.settings.gateway.metrics_require_auth
                       else metrics)
         root.putChild(b"", _Index({"wsdl": "/bip-sync/?wsdl", "sync": "/bip-sync/", "wss": "/bip-sync-wss-gost/",
                                    "async": "/bip-async/", "async-wsdl": "/bip-async/?wsdl",
                                    "faults": "/api/faults", "journal": "/api/journal",
                                    "certificate": "/api/certificate", "ocsp": "/pki/ocsp", "health": "/health",
-                                   "metrics": "/metrics"}))
+                                   "ready": "/ready", "metrics": "/metrics"}))
         # No resource takes HTML forms; parsing one would copy the body into request.args and answer a
         # malformed multipart body with Twisted's bare 400 before the pipeline could refuse (and journal) it.
         site = GatewaySite(root, parsePOSTFormSubmission=False)
@@ -300,10 +308,15 @@ class GatewayApp:
         return self.port
 
     def _checkpoint(self):
-        deferred = self.run_in_pool(self.checkpoints.write)
-        # A failed checkpoint is retried at the next tick; the records it would cover are still there.
-        deferred.addErrback(lambda failure: log.error("journal checkpoint failed: %s", failure.getErrorMessage()))
+        deferred = self.run_in_pool(self._record_and_sign)
+        # Retried at the next tick: the records a checkpoint would cover are still there, held hops still held.
+        deferred.addErrback(lambda failure: log.error("journal checkpoint failed (%d hop(s) held): %s",
+                                                      self.journal.held, failure.getErrorMessage()))
         return deferred
+
+    def _record_and_sign(self):
+        self.journal.flush_held()  # answers held through an outage, once the store is back
+        return self.checkpoints.write()
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight messages finish and be journalled, then release everything."""

@@ -21,7 +21,8 @@ from gateway.soap import fault_envelope
 
 GATEWAY = "gateway"
 # Answered late (gateway.lockout_delay_seconds): a guesser's connection waits, the work pool does not.
-_GUESSES = {spec.code for spec in CATALOGUE.values() if spec.name in ("SENDER_PASSWORD_INVALID", "SENDER_LOCKED_OUT")}
+_GUESSES = {spec.code for spec in CATALOGUE.values()
+            if spec.name in ("SENDER_PASSWORD_INVALID", "SENDER_LOCKED_OUT", "ADDRESS_LOCKED_OUT")}
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Inbound:
     body_too_large: bool = False
     method: str = "POST"
     wss_endpoint: bool = False
+    client_address: str | None = None
+    address: str = ""  # the path it came to (/bip-sync/, /bip-async/, …): a metrics label
 
 
 class Channel:
@@ -58,7 +61,8 @@ class Channel:
         start = time.perf_counter()
         ctx = MessageContext(env=self.env, raw=inbound.raw, method=inbound.method,
                              content_type=inbound.content_type, body_too_large=inbound.body_too_large,
-                             wss_endpoint=inbound.wss_endpoint, received_at=self.env.clock(), shapes=self.shapes)
+                             wss_endpoint=inbound.wss_endpoint, client_address=inbound.client_address,
+                             received_at=self.env.clock(), shapes=self.shapes)
         log = message_logger(f"shep.{self.name}", ctx.session_id)
         try:
             reply = await self._process(ctx)
@@ -69,10 +73,8 @@ class Channel:
             await self.env.sleep(self.env.settings.lockout_delay_seconds)
         reply.session_id = ctx.session_id
         total = time.perf_counter() - start
-        self.metrics.hop_seconds.labels("total").observe(total)
-        # Only registered names become label values: arbitrary input must not grow the series.
-        self.metrics.requests.labels(self.name, ctx.service.id if ctx.service else "unknown",
-                                     ctx.sender.id if ctx.sender else "unknown", reply.fault_code or "").inc()
+        self.metrics.observe_request(inbound.address or self.name, ctx.service.id if ctx.service else None,
+                                     reply.fault_code, total)
         # A fault is what an operator looks for: a warning, its code in the line and in the fault_code field.
         log.log(logging.WARNING if reply.fault_code else logging.INFO,
                 f"{ctx.shape.name if ctx.shape else 'request'} answered"
@@ -112,14 +114,18 @@ class Channel:
 
     def refuse(self, ctx: MessageContext, fault: Fault, entries: list[JournalEntry]) -> Reply:
         """The fault envelope for the operation, journalled with the hops that led to it."""
+        reply, hop = self.refusal(ctx, fault)
+        self.journal.append_many([*entries, hop])
+        return reply
+
+    def refusal(self, ctx: MessageContext, fault: Fault) -> tuple[Reply, JournalEntry]:
+        """The fault envelope for the operation, and its response-out hop."""
         element = ctx.shape.fault if ctx.shape else self.default_fault
         body = fault_envelope(fault, ctx.session_id, element)
         reply = Reply(fault.spec.http_status, body, fault.code)
-        entries.append(self.entry("response-out", ctx, body=body, started=self.env.clock(), frm=GATEWAY,
-                                  to=ctx.info.sender_id if ctx.info else None, status=reply.status,
-                                  fault=fault, verdicts=[]))
-        self.journal.append_many(entries)
-        return reply
+        return reply, self.entry("response-out", ctx, body=body, started=self.env.clock(), frm=GATEWAY,
+                                 to=ctx.info.sender_id if ctx.info else None, status=reply.status,
+                                 fault=fault, verdicts=[])
 
     async def _internal_error(self, ctx: MessageContext) -> Reply:
         fault = Fault("INTERNAL_ERROR", f"see the gateway log for session {ctx.session_id}")

@@ -76,6 +76,10 @@ class GatewaySettings:
     # Wrong passwords of one participant before it is locked out, and for how long (as the portal's).
     lockout_attempts: int = 5
     lockout_minutes: float = 15.0
+    # Wrong passwords (participants' and operators') from one client address, whoever they were for, before
+    # the address may try no new password, and for how long.
+    address_lockout_attempts: int = 20
+    address_lockout_minutes: float = 15.0
     # A wrong password or a locked-out sender is answered this late (holding no thread): one guess a second
     # per connection at most.
     lockout_delay_seconds: float = 1.0
@@ -191,6 +195,8 @@ _GATEWAY_FIELDS = {
     "worker_threads": read.positive_int,
     "lockout_attempts": read.positive_int,
     "lockout_minutes": read.positive_number,
+    "address_lockout_attempts": read.positive_int,
+    "address_lockout_minutes": read.positive_number,
     "lockout_delay_seconds": read.positive_number,
     "trust_anchors": read.existing_files,
     "certificate_dirs": read.existing_dirs,

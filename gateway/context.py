@@ -23,8 +23,30 @@ class Exchanges(Protocol):
     def exchange(self, correlation_id: str): ...
 
 
+@dataclass(frozen=True)
+class MessageClaim:
+    """A (sender, messageId) pair to record as seen, in the transaction that accepts the message: a request that
+    is never accepted (the store failed, or a later check refused it) leaves nothing behind."""
+    sender_id: str
+    message_id: str
+    session_id: str
+    seen_at: datetime
+    stale_before: datetime  # a pair last seen before this is a new message
+    # A resend answered with its first copy's recorded outcome takes the pair over from that copy's session.
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """The accepted message a resend repeats: its session, and whether its sender got an answer."""
+    session_id: str | None  # None for a pair recorded before sessions were
+    seen_at: datetime
+    answered: bool  # False: the gateway's last answer in that session was SHEP-299, or it gave none
+    provider_answered: bool  # the provider's answer (response-in) is in the journal
+
+
 class ReplayGuard(Protocol):
-    def remember_message(self, sender_id: str, message_id: str, seen_at: datetime, window) -> bool: ...
+    def first_seen(self, sender_id: str, message_id: str, now: datetime, window) -> FirstSeen | None: ...
 
 
 class Lockouts(Protocol):
@@ -35,6 +57,10 @@ class Lockouts(Protocol):
     def login_failed(self, sender_id: str, now: datetime, attempts: int, minutes: float) -> datetime | None: ...
 
     def login_succeeded(self, sender_id: str, now: datetime) -> datetime | None: ...
+
+    def address_locked_until(self, address: str) -> datetime | None: ...
+
+    def address_failed(self, address: str, now: datetime, attempts: int, minutes: float) -> datetime | None: ...
 
 
 @dataclass
@@ -113,12 +139,16 @@ class MessageContext:
     is_fault: bool = False
     # Signatures: the endpoint demands WS-Security; the certificates proven to have signed.
     wss_endpoint: bool = False
+    client_address: str | None = None  # the TCP peer (None when checks run on their own)
     signer_cert: object | None = None
     payload_signer_cert: object | None = None
     # AsyncChannel sendMessage: where the message goes and under which exchange, until when.
     recipient_id: str | None = None
     correlation_id: str | None = None
     expires_at: datetime | None = None
+    # reject_replay: the pair to record when the message is accepted, or the session a resend repeats.
+    replay_claim: MessageClaim | None = None
+    resend_of: FirstSeen | None = None
     _detail: str | None = None
 
     def note(self, detail: str) -> None:

@@ -4,11 +4,13 @@ import base64
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
+from gateway.context import MessageClaim
 from gateway.store import Store
 from gateway.store.schema import as_utc, journal, journal_head
 
@@ -65,20 +67,57 @@ class JournalVerification:
 class Journal:
     """Append-only record of hops; any edit or deletion breaks the chain."""
 
+    # Hops held through an outage, at most: beyond, a hop that cannot be recorded is answered SHEP-299 unheld.
+    MAX_HELD = 1000
+
     def __init__(self, store: Store, store_bytes: bool = True):
         self.store = store
         self.store_bytes = store_bytes
+        self._held: list[JournalEntry] = []
+        self._held_lock = threading.Lock()
 
     def append(self, entry: JournalEntry) -> int:
         """Record one hop and return its seq."""
         return self.append_many([entry])[0]
 
-    def append_many(self, entries: list[JournalEntry]) -> list[int]:
-        """Record hops in one transaction and return their seqs."""
-        if not entries:
+    def append_many(self, entries: list[JournalEntry], claim: MessageClaim | None = None) -> list[int]:
+        """Record hops in one transaction and return their seqs; with `claim`, the message's (sender, messageId)
+        too, or nothing and a MESSAGE_REPLAYED fault when another request with them was accepted first. Hops
+        held through an outage go first."""
+        with self._held_lock:
+            held, self._held = self._held, []
+        if not entries and not held:
             return []
-        with self.store.exclusive() as conn:
-            return self.append_in(conn, entries)
+        try:
+            with self.store.exclusive() as conn:
+                if claim is not None:
+                    self.store.claim_in(conn, claim)
+                seqs = self.append_in(conn, held + entries)
+        except BaseException:
+            with self._held_lock:
+                self._held[:0] = held
+            raise
+        return seqs[len(held):]
+
+    def hold(self, entries: list[JournalEntry]) -> bool:
+        """Keep hops the store could not take (an outage) until an append succeeds; False when too many are held
+        already. Held hops live in this process only: docs/architecture.md says what that means."""
+        with self._held_lock:
+            if len(self._held) + len(entries) > self.MAX_HELD:
+                return False
+            self._held.extend(entries)
+            return True
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def flush_held(self) -> int:
+        """Write the held hops now (on a timer and before a resend is judged); the number written."""
+        count = self.held
+        if count:
+            self.append_many([])
+        return count
 
     def append_in(self, conn, entries: list[JournalEntry]) -> list[int]:
         """Record hops inside the caller's `store.exclusive()` transaction (with the state they describe)."""
@@ -95,6 +134,11 @@ class Journal:
             if conn.execute(_MOVE_HEAD, head).rowcount == 0:
                 conn.execute(journal_head.insert().values(id=1, **head))
         return [row["seq"] for row in rows]
+
+    def size(self) -> int:
+        """The number of records, read from the chain's head (one row)."""
+        with self.store.snapshot() as conn:
+            return _head(conn)[0]
 
     def query(
         self,
@@ -130,6 +174,17 @@ class Journal:
         with self.store.snapshot() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [_as_json(row, include_body) for row in rows]
+
+    def recorded_answer(self, session_id: str) -> tuple[int, bytes] | None:
+        """(HTTP status, bytes) of the provider's answer recorded in a session (its response-in hop, checks
+        passed); None when that hop's bytes are not kept (gateway.journal_store_bytes = false)."""
+        with self.store.snapshot() as conn:
+            row = conn.execute(select(journal.c.body, journal.c.http_status).where(
+                journal.c.session_id == session_id, journal.c.hop == "response-in", journal.c.fault_code.is_(None))
+                .order_by(journal.c.seq.desc()).limit(1)).first()
+        if row is None or row.body is None:
+            return None
+        return row.http_status, row.body
 
     def verify(self) -> JournalVerification:
         """Walk the chain from the first record and report the first break, if any."""

@@ -10,8 +10,12 @@ import base64
 import binascii
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from gateway.passwords import PasswordVerifier
+
+if TYPE_CHECKING:
+    from gateway.store.lockouts import AddressLockouts
 
 # Each role has the rights of the roles before it.
 AUDITOR, OPERATOR = "auditor", "operator"
@@ -31,7 +35,8 @@ class Operator:
 
 
 class Refused(Exception):
-    """Not allowed: `status` 401 (no or wrong credentials) or 403 (known but not allowed); str() says why."""
+    """Not allowed: `status` 401 (no or wrong credentials), 403 (known but not allowed) or 429 (the client's
+    address is locked out); str() says why."""
 
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
@@ -73,12 +78,14 @@ def parse_authorization(header: bytes | None) -> Credentials:
 
 
 class OperatorAuth:
-    """Who may use the operator API: `check` (cheap, on the reactor) then `verify` (PBKDF2, in the pool)."""
+    """Who may use the operator API: `check` (cheap, on the reactor) then `verify` (PBKDF2, in the pool). Wrong
+    credentials count against the client's address, as participants' wrong passwords do (`lockouts`)."""
 
-    def __init__(self, operators: dict[str, Operator], verifier: PasswordVerifier):
+    def __init__(self, operators: dict[str, Operator], verifier: PasswordVerifier, lockouts: "AddressLockouts"):
         self.operators = operators
         # Successful checks are cached, so an operator's script polling the journal pays PBKDF2 once.
         self.verifier = verifier
+        self.lockouts = lockouts
 
     def check(self, authorization: bytes | None, client: str, proxied: bool) -> Credentials | None:
         """None: serve without credentials (no operator configured, a loopback client); the credentials to
@@ -89,19 +96,29 @@ class OperatorAuth:
             raise Refused(403, "no operator is configured: the operator API answers loopback clients only")
         return parse_authorization(authorization)
 
-    def verify(self, credentials: Credentials, role: str) -> Operator:
-        """The operator the credentials prove, allowed `role`; Refused otherwise."""
-        if credentials.name is None:
-            operator = next((op for op in self.operators.values() if op.token_hash is not None
-                             and self.verifier.verify(credentials.secret, op.token_hash)), None)
-        else:
-            operator = self.operators.get(credentials.name)
-            if operator is not None and (operator.password_hash is None
-                                         or not self.verifier.verify(credentials.secret, operator.password_hash)):
-                operator = None
+    def verify(self, credentials: Credentials, role: str, client: str) -> Operator:
+        """The operator the credentials prove, allowed `role`; Refused otherwise. Credentials verified before
+        pass at once; new ones are tried only while the client's address is not locked out (429)."""
+        operator = self._proven(credentials, self.verifier.verified)
         if operator is None:
+            locked_until = self.lockouts.locked_until(client)
+            if locked_until is not None:
+                raise Refused(429, f"too many wrong credentials from {client}: no new ones are tried until "
+                                   f"{locked_until.isoformat(timespec='seconds')}")
+            operator = self._proven(credentials, self.verifier.verify)
+        if operator is None:
+            self.lockouts.failed(client)
             raise Refused(401, "wrong credentials" if credentials.name is None
                           else f"wrong name or password for {credentials.name!r}")
         if not operator.may(role):
             raise Refused(403, f"operator {operator.name!r} is {operator.role}; this needs {role}")
+        return operator
+
+    def _proven(self, credentials: Credentials, verify: Callable[[str, str], bool]) -> Operator | None:
+        if credentials.name is None:
+            return next((op for op in self.operators.values()
+                         if op.token_hash is not None and verify(credentials.secret, op.token_hash)), None)
+        operator = self.operators.get(credentials.name)
+        if operator is None or operator.password_hash is None or not verify(credentials.secret, operator.password_hash):
+            return None
         return operator

@@ -17,7 +17,9 @@ from gateway.journal import Journal, JournalEntry
 from gateway.metrics import Metrics
 from gateway.pipeline import HEAD, REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
 from gateway.shapes import SYNC_SEND, SYNC_SHAPES
+from gateway.logs import message_logger
 from gateway.soap import drop_transport_signature, prepare_forward, serialize, stamp_answer
+from gateway.store import UNAVAILABLE
 
 
 class SyncChannel(Channel):
@@ -41,6 +43,8 @@ class SyncChannel(Channel):
     # -- the request hop (pool thread) --------------------------------------------------------
 
     def _accept(self, ctx: MessageContext) -> Reply | bytes:
+        # Answers held through an outage are recorded before a resend of their request is judged.
+        self.journal.flush_held()
         start = time.perf_counter()
         try:
             run_checks(REQUEST_CHECKS[len(HEAD):], ctx, self.metrics.observe_check)
@@ -48,15 +52,38 @@ class SyncChannel(Channel):
             return self.refuse(ctx, fault, [self.entry("request-in", ctx, fault=fault)])
         finally:
             self.metrics.hop_seconds.labels("request-in").observe(time.perf_counter() - start)
+        if ctx.resend_of is not None:
+            return self._recorded_outcome(ctx)
         prepare_forward(ctx.operation, ctx.shape.info, ctx.session_id)
         outgoing = self._outgoing(ctx, ctx.tree)
-        # Durable before it leaves: the accepted request and what is sent to the provider.
-        self.journal.append_many([
+        # Durable before it leaves: the accepted request, what is sent to the provider, and its messageId.
+        refused = self._record_accepted(ctx, [
             self.entry("request-in", ctx),
             self.entry("request-out", ctx, body=outgoing, started=self.env.clock(),
                        frm=GATEWAY, to=ctx.service.provider, verdicts=[]),
         ])
-        return outgoing
+        return refused or outgoing
+
+    def _record_accepted(self, ctx: MessageContext, entries: list[JournalEntry]) -> Reply | None:
+        """Journal an accepted request's hops with its messageId; the refusal when a concurrent copy (or resend)
+        was accepted first."""
+        try:
+            self.journal.append_many(entries, claim=ctx.replay_claim)
+        except Fault as fault:
+            return self.refuse(ctx, fault, [self.entry("request-in", ctx, fault=fault)])
+        return None
+
+    def _recorded_outcome(self, ctx: MessageContext) -> Reply:
+        """A resend of a request whose sender got SHEP-299 after its provider answered: that answer, checked
+        again, is the reply; the provider is not called twice."""
+        session = ctx.resend_of.session_id
+        recorded = self.journal.recorded_answer(session)
+        if recorded is None:
+            fault = Fault("MESSAGE_REPLAYED", f"messageId {ctx.info.message_id!r} was answered in session {session}, "
+                                              "whose answer's bytes are not kept (gateway.journal_store_bytes)")
+            return self.refuse(ctx, fault, [self.entry("request-in", ctx, fault=fault)])
+        status, body = recorded
+        return self._answer(ctx, ProviderAnswer(status, body, 0.0), self.env.clock(), recorded_in=session)
 
     # -- the forward (reactor) ----------------------------------------------------------------
 
@@ -86,10 +113,13 @@ class SyncChannel(Channel):
         answer_ctx.verdicts.append(Verdict("forward_to_provider", "fail", fault.data, elapsed * 1000))
         return self.refuse(ctx, fault, [self._answer_entry(answer_ctx, fault)])
 
-    def _answer(self, ctx: MessageContext, answer: ProviderAnswer, started: datetime) -> Reply:
+    def _answer(self, ctx: MessageContext, answer: ProviderAnswer, started: datetime,
+                recorded_in: str | None = None) -> Reply:
+        """The provider's answer checked and passed on; `recorded_in`: the session whose journal it comes from (a
+        resend's), and the answer hop is not journalled again."""
         answer_ctx = self._answer_context(ctx, answer.body, answer.status, started)
-        answer_ctx.verdicts.append(Verdict("forward_to_provider", "pass",
-                                           f"HTTP {answer.status}", answer.elapsed * 1000))
+        source = f"recorded in session {recorded_in}" if recorded_in else f"HTTP {answer.status}"
+        answer_ctx.verdicts.append(Verdict("forward_to_provider", "pass", source, answer.elapsed * 1000))
         start = time.perf_counter()
         try:
             run_checks(RESPONSE_CHECKS, answer_ctx, self.metrics.observe_check)
@@ -100,12 +130,32 @@ class SyncChannel(Channel):
         stamp_answer(answer_ctx.operation, SYNC_SEND.answer_info, SYNC_SEND.fault, ctx.session_id)
         reply = Reply(500 if answer_ctx.is_fault else 200, self._outgoing(ctx, answer_ctx.tree),
                       "provider-fault" if answer_ctx.is_fault else None)
-        self.journal.append_many([
-            self._answer_entry(answer_ctx, None),
-            self.entry("response-out", ctx, body=reply.body, started=self.env.clock(), frm=GATEWAY,
-                        to=ctx.sender.id, status=reply.status, verdicts=[]),
-        ])
+        if recorded_in:
+            return self._record_accepted(ctx, [self.entry("request-in", ctx),
+                                               self._reply_entry(ctx, reply, verdicts=answer_ctx.verdicts)]) or reply
+        answer_hop = self._answer_entry(answer_ctx, None)
+        try:
+            self.journal.append_many([answer_hop, self._reply_entry(ctx, reply)])
+        except UNAVAILABLE:
+            return self._hold_answer(ctx, answer_hop)
         return reply
+
+    def _hold_answer(self, ctx: MessageContext, answer_hop: JournalEntry) -> Reply:
+        """The store failed after the provider answered: the sender gets SHEP-299, and the answer is kept to be
+        recorded when the store is back, where a resend of the request finds it (reject_replay)."""
+        fault = Fault("INTERNAL_ERROR", f"the store is unavailable; resend session {ctx.session_id}'s request "
+                                        "under the same messageId once it is back")
+        reply, refusal = self.refusal(ctx, fault)
+        log = message_logger("shep.sync", ctx.session_id)
+        if self.journal.hold([answer_hop, refusal]):
+            log.error("the store failed after the provider answered: the answer is held until the store is back")
+        else:
+            log.error("the store failed after the provider answered, and too many hops are held: answer lost")
+        return reply
+
+    def _reply_entry(self, ctx: MessageContext, reply: Reply, verdicts: list[Verdict] | None = None) -> JournalEntry:
+        return self.entry("response-out", ctx, body=reply.body, started=self.env.clock(), frm=GATEWAY,
+                          to=ctx.sender.id, status=reply.status, verdicts=verdicts or [])
 
     def _outgoing(self, ctx: MessageContext, tree) -> bytes:
         """The previous hop's signature does not survive the gateway's edits: dropped, then maybe re-signed."""

@@ -209,10 +209,11 @@ class Harness:
 
 
 async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), services=(), operators=(),
-                        **gateway_overrides) -> Harness:
+                        reach_store=None, **gateway_overrides) -> Harness:
     """Extra `participants` and `services` (registry objects) join the defaults; endpoints may be relative
     ("/portal/…") to reach resources mounted on the gateway's own site (`harness.app.site.resource`).
-    `operators` (gateway.operators.Operator) guard the operator API; `host` (default loopback) is where it listens."""
+    `operators` (gateway.operators.Operator) guard the operator API; `host` (default loopback) is where it listens.
+    `reach_store(url)`: the URL the gateway uses for the store under test (e.g. through a relay)."""
     stub = ProviderStub()
     provider_port = reactor.listenTCP(0, server.Site(stub), interface="127.0.0.1")
     provider_url = f"http://127.0.0.1:{provider_port.getHost().port}/provider"
@@ -220,7 +221,8 @@ async def start_harness(tmp_path: Path, pki: "SharedPKI", *, participants=(), se
                                 **gateway_overrides)
     store = open_store(tmp_path, "h")
     try:
-        app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path, store_url=store.url,
+        app = GatewayApp(settings, reactor=reactor, state_dir=tmp_path,
+                         store_url=reach_store(store.url) if reach_store else store.url,
                          persistent_connections=False, pki_state_dir=pki.state_dir)
         app.test_store = store
         app.listen(port=0, host=settings.gateway.host)

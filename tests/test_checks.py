@@ -21,7 +21,7 @@ from gateway.checks.sender import authenticate_sender, authorize_sender, enforce
 from gateway.checks.service import lookup_service
 from gateway.config import GatewaySettings
 from gateway.shapes import ASYNC_SHAPES, SYNC_SEND
-from gateway.context import Environment, MessageContext
+from gateway.context import Environment, FirstSeen, MessageClaim, MessageContext
 from gateway.faults import Fault
 from gateway.passwords import PasswordVerifier
 from gateway.pipeline import HEAD, REQUEST_CHECKS, RESPONSE_CHECKS, run_checks
@@ -36,15 +36,19 @@ GUID = "{f0774397-3d61-4a44-9d0b-1a2c3b4d5e6f}"
 
 
 class FakeReplayGuard:
+    """Messages accepted so far (`accept`, as the accepting transaction does), and the lookups made."""
+
     def __init__(self):
         self.calls = []
-        self._seen = set()
+        self._seen: dict[tuple[str, str], FirstSeen] = {}
 
-    def remember_message(self, sender_id, message_id, seen_at, window) -> bool:
-        self.calls.append((sender_id, message_id, seen_at, window))
-        fresh = (sender_id, message_id) not in self._seen
-        self._seen.add((sender_id, message_id))
-        return fresh
+    def first_seen(self, sender_id, message_id, now, window):
+        self.calls.append((sender_id, message_id, now, window))
+        return self._seen.get((sender_id, message_id))
+
+    def accept(self, claim: MessageClaim, answered=True, provider_answered=True):
+        self._seen[claim.sender_id, claim.message_id] = FirstSeen(claim.session_id, claim.seen_at, answered,
+                                                                   provider_answered)
 
 
 class FakeLockouts:
@@ -574,16 +578,45 @@ def test_midnight_written_as_24_00_is_a_valid_date():
 def test_replay_is_refused_and_the_guard_sees_clock_and_window():
     env = make_env(replay_window_seconds=600)
     raw = msg(message_id="m-1")
-    reject_replay(before(reject_replay, raw, env))
+    first = before(reject_replay, raw, env)
+    reject_replay(first)
+    assert first.replay_claim == MessageClaim("consumer", "m-1", first.session_id, NOW, NOW - timedelta(seconds=600))
+    env.replay_guard.accept(first.replay_claim)
     fault = fails(reject_replay, before(reject_replay, raw, env))
     assert fault.code == "SHEP-160" and "m-1" in fault.data and "consumer" in fault.data
+    assert first.session_id in fault.data
     assert env.replay_guard.calls == [("consumer", "m-1", NOW, timedelta(seconds=600))] * 2
 
 
 def test_same_message_id_from_another_sender_is_not_a_replay():
     env = make_env()
-    reject_replay(before(reject_replay, msg(message_id="m-1"), env))
-    reject_replay(before(reject_replay, msg(message_id="m-1", sender_id="outsider", service_id="OPEN"), env))
+    first = before(reject_replay, msg(message_id="m-1"), env)
+    reject_replay(first)
+    env.replay_guard.accept(first.replay_claim)
+    other = before(reject_replay, msg(message_id="m-1", sender_id="outsider", service_id="OPEN"), env)
+    reject_replay(other)
+    assert other.replay_claim.sender_id == "outsider"
+
+
+def test_resend_after_an_internal_error_with_a_recorded_answer_is_the_original_outcome():
+    env = make_env()
+    first = before(reject_replay, msg(message_id="m-1"), env)
+    reject_replay(first)
+    env.replay_guard.accept(first.replay_claim, answered=False, provider_answered=True)
+    resend = before(reject_replay, msg(message_id="m-1"), env)
+    reject_replay(resend)
+    assert resend.resend_of.session_id == first.session_id
+    assert (resend.replay_claim.session_id, resend.replay_claim.replaces) == (resend.session_id, first.session_id)
+    assert first.session_id in resend._detail
+
+
+def test_resend_after_an_internal_error_without_the_answer_is_refused_with_what_to_do():
+    env = make_env()
+    first = before(reject_replay, msg(message_id="m-1"), env)
+    reject_replay(first)
+    env.replay_guard.accept(first.replay_claim, answered=False, provider_answered=False)
+    fault = fails(reject_replay, before(reject_replay, msg(message_id="m-1"), env))
+    assert fault.code == "SHEP-160" and "ask the provider" in fault.data and "new messageId" in fault.data
 
 
 # -- validate_request_payload ---------------------------------------------------------------------

@@ -137,6 +137,8 @@ def test_every_gateway_field_is_configurable(tmp_path):
         lockout_attempts = 26
         lockout_minutes = 27
         lockout_delay_seconds = 28
+        address_lockout_attempts = 29
+        address_lockout_minutes = 30
         trust_anchors = ["root.pem"]
         certificate_dirs = ["certs"]
         signing_key = "gw.key"
@@ -167,7 +169,8 @@ def test_every_gateway_field_is_configurable(tmp_path):
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, journal_checkpoint_seconds=22.0, worker_threads=7,
         http_header_timeout_seconds=23.0, http_idle_timeout_seconds=24.0, max_connections_per_client=25,
-        lockout_attempts=26, lockout_minutes=27.0, lockout_delay_seconds=28.0,
+        lockout_attempts=26, lockout_minutes=27.0, lockout_delay_seconds=28.0, address_lockout_attempts=29,
+        address_lockout_minutes=30.0,
         trust_anchors=(tmp_path / "root.pem",), certificate_dirs=(tmp_path / "certs",),
         signing_key=tmp_path / "gw.key", signing_cert=tmp_path / "gw.pem", signing_key_info="bst",
         signing_alg="gost2015", revocation="crl", revocation_cache_seconds=8, revocation_timeout_seconds=9.0,

@@ -193,7 +193,7 @@ async def _delivered(kit: Kit) -> None:
 
 
 class BrokenReplayGuard:
-    def remember_message(self, *args):
+    def first_seen(self, *args):
         raise RuntimeError("store is down")
 
 
@@ -210,6 +210,11 @@ _XXE = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passw
 async def _locked_out(kit: Kit) -> None:
     for _ in range(kit.harness.app.settings.gateway.lockout_attempts):
         await kit.harness.send(send_message(password="wrong"))
+
+async def _address_locked_out(kit: Kit) -> None:
+    for _ in range(kit.harness.app.settings.gateway.address_lockout_attempts):
+        await kit.harness.send(send_message(password="wrong"))
+
 
 CASES: dict[str, Case] = {
     "SHEP-101": Case(lambda: send_message(payload=None) + b" " * 3000, settings={"max_body_bytes": 2048}),
@@ -234,6 +239,9 @@ CASES: dict[str, Case] = {
     "SHEP-141": Case(lambda: send_message(password="wrong")),
     # Five wrong passwords (gateway.lockout_attempts): then even the right one is refused.
     "SHEP-142": Case(lambda: send_message(), before=_locked_out, settings={"lockout_delay_seconds": 0.01}),
+    # Below the sender's own limit, at the address's: the right password, never verified, is not tried.
+    "SHEP-143": Case(lambda: send_message(), before=_address_locked_out,
+                     settings={"address_lockout_attempts": 2, "lockout_delay_seconds": 0.01}),
     "SHEP-150": Case(lambda: send_message(service_id="NO_SUCH_SERVICE")),
     "SHEP-151": Case(lambda: send_message(service_id="ECHO_ROUTED", route_id="route-b")),
     "SHEP-152": Case(lambda: send_message(service_id="ASYNC_ONLY")),

@@ -144,11 +144,12 @@ def _under_guessing(url: str, guesses: list[int]) -> list[float]:
             thread.join(timeout=60)
 
 
+# All guessers share the legitimate sender's address (loopback): the address lockout is as far off as the sender's.
 @pytest.mark.parametrize("attempts", [5, 10**9], ids=["locked-out-after-5", "every-guess-hashed"])
 @pytest_twisted.ensureDeferred
 async def test_legitimate_p99_stays_low_while_another_sender_is_guessed(tmp_path, pki, attempts, hashes):
     harness = await start_harness(tmp_path, pki, participants=[Participant(VICTIM, VICTIM_HASH, None)],
-                                  lockout_attempts=attempts)
+                                  lockout_attempts=attempts, address_lockout_attempts=attempts)
     try:
         baseline = p99(await threads.deferToThread(_legitimate, harness.url))  # consumer verified from now on
         guesses = [0] * GUESSERS
@@ -164,3 +165,34 @@ async def test_legitimate_p99_stays_low_while_another_sender_is_guessed(tmp_path
     if attempts == 5:
         # Only the guesses already past identify_sender when the lockout began are hashed.
         assert victim_hashes <= 5 + GUESSERS
+
+
+@pytest_twisted.ensureDeferred
+async def test_guesses_spread_over_senders_lock_out_the_address_but_not_senders_verified_before(
+        tmp_path, pki, hashes):
+    """Each sender stays below its own limit; their sum from one client address locks the address: no new
+    password is tried from it (SHEP-143, no PBKDF2 run), while a sender verified before goes on."""
+    others = [Participant(f"guessed-{i}", hash_password(f"secret-{i}", iterations=1000), None) for i in range(4)]
+    harness = await start_harness(tmp_path, pki, participants=others, address_lockout_attempts=4,
+                                  address_lockout_minutes=15, lockout_delay_seconds=0.01)
+    try:
+        assert (await harness.send(send_message())).ok  # consumer: verified before from now on
+        for i in range(3):
+            reply = await harness.send(send_message(sender_id=f"guessed-{i}", password="guess"))
+            assert reply.fault["errorCode"] == "SHEP-141", i
+        fourth = await harness.send(send_message(sender_id="guessed-3", password="guess"))
+        assert fourth.fault["errorCode"] == "SHEP-143" and "127.0.0.1" in fourth.fault["errorData"]
+        runs = len(hashes)
+        # The right password of a sender never verified: refused unhashed while the address is locked out.
+        reply = await harness.send(send_message(sender_id="guessed-0", password="secret-0"))
+        assert reply.fault["errorCode"] == "SHEP-143" and len(hashes) == runs
+        assert (await harness.send(send_message())).ok
+        # After the lockout the right password is tried again (and passes authentication: ECHO then refuses
+        # guessed-0 access, SHEP-153).
+        later = utc_now() + timedelta(minutes=16)
+        harness.app.env.clock = lambda: later
+        reply = await harness.send(send_message(sender_id="guessed-0", password="secret-0",
+                                                message_date=later.isoformat()))
+        assert reply.fault["errorCode"] == "SHEP-153" and len(hashes) == runs + 1
+    finally:
+        await stop_harness(harness)

@@ -113,9 +113,12 @@ def reflected(store: Store, tables) -> dict:
                                for index in inspector.get_indexes(table)), key=lambda index: index["name"]),
             "unique": sorted(inspector.get_unique_constraints(table), key=lambda unique: unique["column_names"]),
             "checks": sorted(inspector.get_check_constraints(table), key=lambda check: check["name"] or ""),
-            # SQLite keeps the DDL itself: it must be the very statements create_all issues.
-            "sql": sorted(conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE tbl_name = :t AND sql IS NOT NULL"),
-                                       {"t": table}).scalars()) if conn.dialect.name == "sqlite" else None,
+            # SQLite keeps the DDL itself: it must be the very statements create_all issues (a table a migration
+            # rebuilt and renamed has its name quoted, the one difference SQLite itself makes).
+            "sql": sorted(statement.replace(f'CREATE TABLE "{table}"', f"CREATE TABLE {table}", 1)
+                          for statement in conn.execute(sa.text(
+                              "SELECT sql FROM sqlite_master WHERE tbl_name = :t AND sql IS NOT NULL"),
+                              {"t": table}).scalars()) if conn.dialect.name == "sqlite" else None,
         } for table in sorted(tables)}
 
 

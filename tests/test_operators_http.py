@@ -104,7 +104,7 @@ async def test_metrics_can_require_an_operator(tmp_path, pki):
         status, _, _ = await request(harness, "GET", "/metrics")
         assert status == 401
         status, _, raw = await request(harness, "GET", "/metrics", basic("audit", AUDITOR_PASSWORD))
-        assert status == 200 and b"shep_requests_total" in raw
+        assert status == 200 and b"shep_request_duration_seconds" in raw
     finally:
         await stop_harness(harness)
 
@@ -175,3 +175,25 @@ async def test_shep_demo_reads_the_journal_with_an_operator_token(guarded):
     assert records and {r["message_id"] for r in records} == {"demo-1"}
     with pytest.raises(RuntimeError, match="--operator-token or SHEP_OPERATOR_TOKEN"):
         await threads.deferToThread(Http(guarded.app.base_url).journal, messageId="demo-1")
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_operator_credentials_lock_out_the_address_but_not_credentials_verified_before(tmp_path, pki):
+    """Operator guesses count against the client's address, with the participants' wrong passwords: at the
+    limit, new credentials get 429 untried; credentials verified before still pass."""
+    harness = await start_harness(tmp_path, pki, operators=OPERATORS, address_lockout_attempts=3,
+                                  lockout_delay_seconds=0.01)
+    try:
+        status, _, _ = await request(harness, "GET", "/api/journal", BEARER)
+        assert status == 200  # the operator's token: verified before from now on
+        reply = await harness.send(send_message(password="wrong"))  # a participant's guess counts too
+        assert reply.fault["errorCode"] == "SHEP-141"
+        for attempt in range(2):
+            status, _, _ = await request(harness, "GET", "/api/journal", basic("audit", f"guess-{attempt}"))
+            assert status == 401, attempt
+        status, _, raw = await request(harness, "GET", "/api/journal", basic("audit", AUDITOR_PASSWORD))
+        assert status == 429 and "127.0.0.1" in json.loads(raw)["error"]
+        status, _, _ = await request(harness, "GET", "/api/journal", BEARER)
+        assert status == 200
+    finally:
+        await stop_harness(harness)

@@ -71,7 +71,10 @@ def test_wheel_contents(wheel):
         entry_text = archive.read(entry_points).decode("utf-8")
     expected = {"wsdl/SyncChannel-v10.wsdl", "wsdl/SyncChannel-v10-Interfaces.wsdl",
                 "gateway/defaults/shep.toml", "gateway/defaults/demo-echo.xsd",
-                "gateway/cli/__init__.py", "gateway/cli/serve.py", "simulators/echo.py"}
+                "gateway/cli/__init__.py", "gateway/cli/serve.py", "simulators/echo.py",
+                # The coupon's fallback font, with its license (endpoints/provider/couponfont.py).
+                "endpoints/provider/fonts/DejaVuSans.ttf", "endpoints/provider/fonts/DejaVuSans-Bold.ttf",
+                "endpoints/provider/fonts/LICENSE"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)

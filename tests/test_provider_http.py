@@ -8,9 +8,11 @@ import dataclasses
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import pytest_twisted
+import reportlab
 import sqlalchemy as sa
 import treq
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -19,7 +21,9 @@ from twisted.internet import reactor, task, threads
 
 from endpoints.provider import api as api_module
 from endpoints.provider import payload as p
+from endpoints.provider.couponfont import REGULAR_VARIABLE
 from endpoints.provider.office import parse
+from endpoints.provider.pdf import default_font
 from endpoints.provider.registry import RegistryError
 from endpoints.provider.signing import Verifier
 from endpoints.provider.store import requests
@@ -232,7 +236,7 @@ async def test_employee_login_is_locked_out_after_wrong_passwords_as_the_portal_
 
 
 @pytest_twisted.ensureDeferred
-async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path):
+async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path, monkeypatch):
     # The person is attached to clinic B through the portal first (with the home-visit note).
     _, first = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B))
     assert p.read_coupon(parse(document(first))).home_visit_note
@@ -275,6 +279,17 @@ async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path):
     for expected in ("ТЕСТОВ АРМАН БОЛАТОВИЧ", "Поликлиника № 1 (тест)", coupon["couponNumber"],
                      "Садыкова Алия Маратовна"):
         assert expected in text, expected
+    # A configured font without the Kazakh letters: a clear refusal, not a coupon of empty boxes.
+    latin_only = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"
+    monkeypatch.setenv(REGULAR_VARIABLE, str(latin_only))
+    default_font.cache_clear()
+    try:
+        status, body = await api(world, "GET", f"/requests/{number}/coupon.pdf", token=token)
+    finally:
+        monkeypatch.delenv(REGULAR_VARIABLE)
+        default_font.cache_clear()
+    assert (status, body["error"]["code"]) == (503, "COUPON_FONT_MISSING")
+    assert f"{REGULAR_VARIABLE}={latin_only}: has no glyph for ә" in body["error"]["message"]
     status, xml = await api(world, "GET", f"/requests/{done['registrationNumber']}/result.xml", token=token)
     verified = world.verifier.verify(xml)
     assert subject_bin(verified.certificate) == CLINIC_A

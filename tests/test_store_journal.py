@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from gateway.context import FirstSeen, MessageClaim
+from gateway.faults import Fault
 from gateway.journal import Journal, JournalEntry
 from gateway.store import Store, sqlite_url
 from tests.postgres_schema import create_schema, drop_schema
@@ -294,52 +296,78 @@ def test_concurrent_appends_form_one_chain(store):
 # --- replay guard ---
 
 
+def remember(store, sender_id, message_id, seen_at, window, session_id="{s}") -> bool:
+    """Claim the pair as the accepting transaction does: True when it is new (or stale), False for a replay."""
+    try:
+        with store.exclusive() as conn:
+            store.claim_in(conn, MessageClaim(sender_id, message_id, session_id, seen_at, seen_at - window))
+    except Fault as fault:
+        assert fault.code == "SHEP-160"
+        return False
+    return True
+
+
 def test_replay_guard_window(store):
     window = timedelta(minutes=5)
-    assert store.remember_message("sender-a", "m1", T0, window) is True
-    assert (
-        store.remember_message("sender-a", "m1", T0 + timedelta(minutes=1), window)
-        is False
-    )
-    assert (
-        store.remember_message("sender-b", "m1", T0 + timedelta(minutes=1), window)
-        is True
-    )
-    assert store.remember_message("sender-a", "m1", T0 + window, window) is False
-    assert (
-        store.remember_message("sender-a", "m1", T0 + timedelta(minutes=6), window)
-        is True
-    )
+    assert remember(store, "sender-a", "m1", T0, window) is True
+    assert remember(store, "sender-a", "m1", T0 + timedelta(minutes=1), window) is False
+    assert remember(store, "sender-b", "m1", T0 + timedelta(minutes=1), window) is True
+    assert remember(store, "sender-a", "m1", T0 + window, window) is False
+    assert remember(store, "sender-a", "m1", T0 + timedelta(minutes=6), window) is True
     # The replay that got through restarted the window.
-    assert (
-        store.remember_message("sender-a", "m1", T0 + timedelta(minutes=10), window)
-        is False
-    )
+    assert remember(store, "sender-a", "m1", T0 + timedelta(minutes=10), window) is False
 
 
 def test_replay_guard_compares_instants(store):
     window = timedelta(minutes=5)
-    assert store.remember_message("sender-a", "m1", T0, window) is True
+    assert remember(store, "sender-a", "m1", T0, window) is True
     # 14:04 in Astana is 09:04 UTC, inside the window; 14:06 is outside.
-    assert (
-        store.remember_message(
-            "sender-a", "m1", datetime(2024, 3, 1, 14, 4, tzinfo=ASTANA), window
-        )
-        is False
-    )
-    assert (
-        store.remember_message(
-            "sender-a", "m1", datetime(2024, 3, 1, 14, 6, tzinfo=ASTANA), window
-        )
-        is True
-    )
+    assert remember(store, "sender-a", "m1", datetime(2024, 3, 1, 14, 4, tzinfo=ASTANA), window) is False
+    assert remember(store, "sender-a", "m1", datetime(2024, 3, 1, 14, 6, tzinfo=ASTANA), window) is True
+
+
+def test_replay_guard_first_seen_tells_whether_the_sender_was_answered(store):
+    journal = Journal(store)
+    window = timedelta(minutes=5)
+    assert store.first_seen("sender-a", "m1", T0, window) is None
+    remember(store, "sender-a", "m1", T0, window, session_id="{one}")
+    journal.append_many([entry(0, hop="request-in", session_id="{one}")])
+    assert store.first_seen("sender-a", "m1", T0, window) == FirstSeen("{one}", T0, False, False)
+    journal.append_many([entry(0, hop="response-in", session_id="{one}"),
+                         entry(0, hop="response-out", session_id="{one}", fault_code="SHEP-299")])
+    assert store.first_seen("sender-a", "m1", T0, window) == FirstSeen("{one}", T0, False, True)
+    journal.append_many([entry(0, hop="response-out", session_id="{one}")])
+    assert store.first_seen("sender-a", "m1", T0 + timedelta(minutes=1), window) == FirstSeen("{one}", T0, True, True)
+    assert store.first_seen("sender-a", "m1", T0 + timedelta(minutes=6), window) is None
+
+
+def test_a_claim_lost_to_a_replay_rolls_back_the_hops_it_came_with(store):
+    journal = Journal(store)
+    window = timedelta(minutes=5)
+    claim = MessageClaim("sender-a", "m1", "{one}", T0, T0 - window)
+    journal.append_many([entry(0, session_id="{one}")], claim=claim)
+    with pytest.raises(Fault) as refused:
+        journal.append_many([entry(0, session_id="{two}")],
+                            claim=MessageClaim("sender-a", "m1", "{two}", T0, T0 - window))
+    assert refused.value.code == "SHEP-160"
+    assert [r["session_id"] for r in journal.query()] == ["{one}"]
+    assert journal.verify().ok
+
+
+def test_hops_held_through_an_outage_are_written_first_when_the_store_is_back(store):
+    journal = Journal(store)
+    assert journal.hold([entry(0, session_id="{held}")])
+    assert journal.held == 1
+    journal.append_many([entry(0, session_id="{later}")])
+    assert [r["session_id"] for r in journal.query()] == ["{held}", "{later}"]
+    assert journal.held == 0 and journal.verify().ok
 
 
 def test_replay_guard_race_has_one_winner(store):
     racers = 8
 
     def race(_: int) -> bool:
-        return store.remember_message("sender-a", "m1", T0, timedelta(minutes=5))
+        return remember(store, "sender-a", "m1", T0, timedelta(minutes=5))
 
     assert sorted(run_together(racers, race)) == [False] * (racers - 1) + [True]
 

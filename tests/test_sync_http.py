@@ -274,10 +274,13 @@ async def test_health_and_metrics(harness):
     status, raw = await harness.get("/metrics")
     text = raw.decode()
     assert status == 200
-    assert 'shep_requests_total{channel="sync",fault_code="",sender="consumer",service="ECHO"} 1.0' in text
-    assert 'fault_code="SHEP-141",sender="unknown",service="unknown"} 1.0' in text
-    assert 'shep_check_seconds_count{check="validate_request_schema"}' in text
-    assert 'shep_hop_seconds_count{hop="provider"} 1.0' in text
+    assert 'shep_request_duration_seconds_count{address="/bip-sync/",outcome="ok",service="ECHO"} 1.0' in text
+    # The wrong password stops the request before lookup_service: its service is not known yet.
+    assert ('shep_request_duration_seconds_count{address="/bip-sync/",outcome="caller_fault",service="unknown"} 1.0'
+            in text)
+    assert 'shep_faults_total{code="SHEP-141"} 1.0' in text
+    assert 'shep_check_duration_seconds_count{check="validate_request_schema"}' in text
+    assert 'shep_hop_duration_seconds_count{hop="provider"} 1.0' in text
 
 
 @pytest_twisted.ensureDeferred

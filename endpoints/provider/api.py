@@ -33,6 +33,7 @@ from gateway.web.body import read_body
 from endpoints.provider import payload as p
 from endpoints.provider.config import REASONS, Clinic, Officer, verify_password
 from endpoints.provider.office import AttachmentOffice, NotADraft, PersonNotFound, parse
+from endpoints.provider.couponfont import FontNotFound
 from endpoints.provider.pdf import coupon_pdf
 from endpoints.provider.registry import Person, RegistryError
 from endpoints.provider.store import COMPLETED, DRAFT, REFUSED, REGISTERED, logins, sessions
@@ -347,8 +348,13 @@ class ClinicApi(resource.Resource):
         coupon = p.read_coupon(parse(row["result_xml"]))
         clinic = self.config.clinic(coupon.clinic_bin)
         signer = f"{clinic.authorised.position} {clinic.authorised.full_name}" if clinic else ""
-        return Reply(200, "application/pdf",
-                     coupon_pdf(coupon, clinic_address=clinic.address if clinic else "", signer=signer))
+        try:
+            pdf = coupon_pdf(coupon, clinic_address=clinic.address if clinic else "", signer=signer)
+        except FontNotFound as missing:
+            log.error("paper coupon: %s", missing)
+            raise ApiError(503, "COUPON_FONT_MISSING", f"бумажный талон недоступен: {missing}",
+                           "қағаз талон қолжетімсіз") from None
+        return Reply(200, "application/pdf", pdf)
 
     def result(self, row: dict, session: Session) -> Reply:
         if row["result_xml"] is None:

@@ -1,11 +1,11 @@
 """The paper coupon (талон прикрепления, free form): diagram 2, process 8. A printable A4 page in
-Russian with the Kazakh title, set in DejaVu Sans for Cyrillic and Kazakh letters.
+Russian with the Kazakh title, in a font with the Cyrillic and Kazakh letters (`couponfont`).
 """
 from __future__ import annotations
 
+import functools
 import io
 import threading
-from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -13,25 +13,34 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
+from endpoints.provider.couponfont import CouponFont, find_coupon_font
 from endpoints.provider.payload import Coupon
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 KIND_NAMES = {"therapeutic": "терапевтический", "paediatric": "педиатрический", "general": "врача общей практики"}
 REASON_NAMES = {"FREE_CHOICE": "свободный выбор", "RESIDENCE_CHANGE": "смена места жительства",
            "CAMPAIGN": "кампания по прикреплению", "NEWBORN": "новорождённый"}
 _fonts_lock = threading.Lock()
 
 
-def _fonts(font_dir: Path) -> tuple[str, str]:
+@functools.cache
+def default_font() -> CouponFont:
+    """Looked up once per process (fontconfig is a subprocess); FontNotFound says what to install."""
+    return find_coupon_font()
+
+
+def _registered(font: CouponFont) -> tuple[str, str]:
+    """reportlab's names of the pair, registered once (its font registry is global)."""
+    names = (f"coupon:{font.regular}", f"coupon-bold:{font.bold}")
     with _fonts_lock:
-        if "DejaVuSans" not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont("DejaVuSans", str(font_dir / "DejaVuSans.ttf")))
-            pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(font_dir / "DejaVuSans-Bold.ttf")))
-    return "DejaVuSans", "DejaVuSans-Bold"
+        known = pdfmetrics.getRegisteredFontNames()
+        for name, path in zip(names, (font.regular, font.bold), strict=True):
+            if name not in known:
+                pdfmetrics.registerFont(TTFont(name, str(path)))
+    return names
 
 
-def coupon_pdf(coupon: Coupon, *, clinic_address: str = "", signer: str = "", font_dir: Path = FONT_DIR) -> bytes:
-    regular, bold = _fonts(font_dir)
+def coupon_pdf(coupon: Coupon, *, clinic_address: str = "", signer: str = "", font: CouponFont | None = None) -> bytes:
+    regular, bold = _registered(font or default_font())
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4, pageCompression=1)
     page.setTitle(f"Талон прикрепления {coupon.coupon_number}")

@@ -76,7 +76,7 @@ class AsyncChannel(Channel):
                                                             session_id=ctx.session_id))
         # The journal speaks of the gateway's ids from here on.
         ctx.info.message_id, ctx.info.correlation_id = message_id, ctx.correlation_id
-        self.queue.accept(message, self._hops(ctx, body))
+        self.queue.accept(message, self._hops(ctx, body), claim=ctx.replay_claim)
         return Reply(200, body)
 
     def _get_messages(self, ctx: MessageContext) -> Reply:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
+from gateway.context import MessageClaim
 from gateway.journal import Journal, JournalEntry
 from gateway.store import Store
 from gateway.store.schema import async_messages as table
@@ -67,6 +68,11 @@ class QueuedMessage:
         return out
 
 
+_PENDING = (select(table.c.service_id, func.count().label("count"), func.min(table.c.created_at).label("oldest"))
+            .where(table.c.delivery.in_(("push", "pull")), table.c.state == ON_DELIVERY)
+            .group_by(table.c.service_id))
+
+
 def _message(row) -> QueuedMessage:
     return QueuedMessage(**dict(row._mapping))
 
@@ -86,9 +92,12 @@ class AsyncQueue:
 
     # -- accepting ------------------------------------------------------------------------------
 
-    def accept(self, message: QueuedMessage, entries: list[JournalEntry]) -> None:
-        """Durable before the sender is answered: the row and the hop records in one transaction."""
+    def accept(self, message: QueuedMessage, entries: list[JournalEntry], claim: MessageClaim | None = None) -> None:
+        """Durable before the sender is answered: the row, the hop records and the sender's messageId (`claim`,
+        refused with MESSAGE_REPLAYED when another request with it was accepted first) in one transaction."""
         with self.store.exclusive() as conn:
+            if claim is not None:
+                self.store.claim_in(conn, claim)
             conn.execute(table.insert().values(**message.__dict__))
             self.journal.append_in(conn, entries + [_transition(message, None, ON_DELIVERY, message.created_at,
                                                                 "accepted")])
@@ -99,6 +108,14 @@ class AsyncQueue:
             row = conn.execute(select(table).where(and_(table.c.correlation_id == correlation_id,
                                                         table.c.message_type == "REQUEST"))).first()
         return _message(row) if row else None
+
+    def pending(self) -> dict[str, tuple[int, datetime]]:
+        """Messages awaiting delivery per service: (count, oldest created_at), for /metrics. `delivery IN`
+        lets the database walk ix_async_due's ON_DELIVERY entries only: the work grows with what waits, not
+        with the delivered history."""
+        with self.store.snapshot() as conn:
+            rows = conn.execute(_PENDING).all()
+        return {row.service_id: (row.count, row.oldest) for row in rows}
 
     # -- pull -----------------------------------------------------------------------------------
 

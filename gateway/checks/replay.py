@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from gateway.context import MessageContext
+from gateway.context import MessageClaim, MessageContext
 from gateway.faults import Fault
 
 
@@ -49,9 +49,27 @@ def check_message_date(ctx: MessageContext) -> None:
 
 
 def reject_replay(ctx: MessageContext) -> None:
+    """A messageId seen from this sender within the window is a replay, unless its first copy was accepted and
+    its sender never got an answer (SHEP-299): then the channel answers with that copy's recorded outcome,
+    and nothing is forwarded or queued twice. A new pair is recorded when the message is accepted."""
     if not ctx.info.message_id:
         ctx.note("no messageId: the gateway assigns it")
         return
     window = timedelta(seconds=ctx.env.settings.replay_window_seconds)
-    if not ctx.env.replay_guard.remember_message(ctx.sender.id, ctx.info.message_id, ctx.env.clock(), window):
-        raise Fault("MESSAGE_REPLAYED", f"messageId {ctx.info.message_id!r} from {ctx.sender.id!r} within {window}")
+    now = ctx.env.clock()
+    sender, message_id = ctx.sender.id, ctx.info.message_id
+    first = ctx.env.replay_guard.first_seen(sender, message_id, now, window)
+    if first is None:
+        ctx.replay_claim = MessageClaim(sender, message_id, ctx.session_id, now, now - window)
+        return
+    seen = f"messageId {message_id!r} from {sender!r} within {window}: accepted at {first.seen_at.isoformat()}"
+    if first.answered or first.session_id is None:
+        raise Fault("MESSAGE_REPLAYED", f"{seen} in session {first.session_id or '(unknown)'}")
+    if not first.provider_answered:
+        raise Fault("MESSAGE_REPLAYED", f"{seen} in session {first.session_id}, which was answered SHEP-299; it "
+                                        "may have reached the provider, whose answer is not recorded: ask the "
+                                        "provider, or send it again under a new messageId")
+    ctx.resend_of = first
+    ctx.replay_claim = MessageClaim(sender, message_id, ctx.session_id, first.seen_at, now - window,
+                                    replaces=first.session_id)
+    ctx.note(f"a resend of session {first.session_id}, answered SHEP-299: its recorded outcome is returned")

@@ -32,6 +32,9 @@ def identify_sender(ctx: MessageContext) -> None:
         ctx.sender = participant
         ctx.note("verified before")
     else:
+        # A locked-out address may try no new password (a pair verified before still passes, above).
+        if ctx.client_address is not None:
+            _refuse_if_address_locked(ctx, ctx.env.lockouts.address_locked_until(ctx.client_address))
         ctx.password_to_verify = (password, encoded)
 
 
@@ -48,9 +51,13 @@ def authenticate_sender(ctx: MessageContext) -> None:
         ctx.password_valid = ctx.env.passwords.verify(*ctx.password_to_verify)
     settings = ctx.env.settings
     if not ctx.password_valid:
-        locked_until = ctx.env.lockouts.login_failed(sender_id, ctx.env.clock(), settings.lockout_attempts,
+        now = ctx.env.clock()
+        locked_until = ctx.env.lockouts.login_failed(sender_id, now, settings.lockout_attempts,
                                                      settings.lockout_minutes)
+        address_locked_until = None if ctx.client_address is None else ctx.env.lockouts.address_failed(
+            ctx.client_address, now, settings.address_lockout_attempts, settings.address_lockout_minutes)
         _refuse_if_locked(ctx, locked_until)
+        _refuse_if_address_locked(ctx, address_locked_until)
         raise Fault("SENDER_PASSWORD_INVALID", f"senderId {sender_id!r}")
     # Locked out while the password was being hashed: the right password waits for the end of it, too.
     _refuse_if_locked(ctx, ctx.env.lockouts.login_succeeded(sender_id, ctx.env.clock()))
@@ -61,6 +68,13 @@ def _refuse_if_locked(ctx: MessageContext, locked_until: datetime | None) -> Non
     if in_force(locked_until, ctx.env.clock()):
         raise Fault("SENDER_LOCKED_OUT", f"senderId {ctx.info.sender_id!r}: {ctx.env.settings.lockout_attempts} "
                                          f"wrong passwords; locked until {locked_until.isoformat(timespec='seconds')}")
+
+
+def _refuse_if_address_locked(ctx: MessageContext, locked_until: datetime | None) -> None:
+    if in_force(locked_until, ctx.env.clock()):
+        raise Fault("ADDRESS_LOCKED_OUT", f"{ctx.env.settings.address_lockout_attempts} wrong passwords from "
+                                          f"{ctx.client_address}; no new password is tried from it until "
+                                          f"{locked_until.isoformat(timespec='seconds')}")
 
 
 def authorize_sender(ctx: MessageContext) -> None:

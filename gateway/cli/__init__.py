@@ -32,6 +32,10 @@ def _demo(sub) -> None:
                            "a running one must already)")
     demo.add_argument("--operator-token", help="bearer token of an [operators.*] entry, when the server has "
                                                "operators configured (default: $SHEP_OPERATOR_TOKEN)")
+    demo.add_argument("--verbose", "-v", action="store_true",
+                      help="show every step's gateway hops as a timeline (always shown for a failing step)")
+    demo.add_argument("--json", action="store_true",
+                      help="print one JSON document on stdout (every step, its verdict and hops) instead of text")
     demo.set_defaults(func=lambda args: __import__("gateway.demo", fromlist=["cmd_demo"]).cmd_demo(args))
 
 

@@ -10,8 +10,13 @@ import sqlalchemy
 from sqlalchemy import Connection, bindparam, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from gateway.context import FirstSeen, MessageClaim
+from gateway.faults import CATALOGUE, Fault
 from gateway.store import lockouts
-from gateway.store.schema import seen_messages, sender_lockouts
+from gateway.store.schema import address_lockouts, as_utc, journal, seen_messages, sender_lockouts
+
+# The fault a sender gets when the gateway could not record the outcome.
+INTERNAL = next(spec.code for spec in CATALOGUE.values() if spec.name == "INTERNAL_ERROR")
 
 # Both dialects spell the upsert the same way; only the construct's home differs.
 _UPSERT_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -23,6 +28,9 @@ _EXCLUSIVE_LOCK_KEY = 0x53484550  # b"SHEP"
 _SNAPSHOT_OPTION = "shep_snapshot"
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# The errors of a database that cannot be reached or written now (an outage), not of a statement or its data.
+UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
 
 def sqlite_url(state_dir: Path) -> str:
@@ -88,14 +96,36 @@ class Store:
             with conn.begin():
                 yield conn
 
-    def remember_message(
-        self, sender_id: str, message_id: str, seen_at: datetime, window: timedelta
-    ) -> bool:
-        """Replay guard: True if the message is new or was last seen before the window."""
-        params = {"sender_id": sender_id, "message_id": message_id, "seen_at": seen_at,
-                  "stale_before": seen_at - window}
-        with self.engine.begin() as conn:
-            return conn.execute(self._remember, params).first() is not None
+    def first_seen(self, sender_id: str, message_id: str, now: datetime, window: timedelta) -> FirstSeen | None:
+        """Replay guard: the accepted message with this pair seen within the window, and whether its sender
+        got an answer (the journal's last response-out of its session is not SHEP-299)."""
+        with self.snapshot() as conn:
+            row = conn.execute(select(seen_messages.c.session_id, seen_messages.c.seen_at).where(
+                seen_messages.c.sender_id == sender_id, seen_messages.c.message_id == message_id,
+                seen_messages.c.seen_at >= now - window)).first()
+            if row is None:
+                return None
+            hops = conn.execute(select(journal.c.hop, journal.c.fault_code).where(
+                journal.c.session_id == row.session_id, journal.c.hop.in_(("response-in", "response-out")))
+                .order_by(journal.c.seq)).all() if row.session_id else []
+        answers = [hop.fault_code for hop in hops if hop.hop == "response-out"]
+        return FirstSeen(row.session_id, as_utc(row.seen_at), answered=bool(answers) and answers[-1] != INTERNAL,
+                         provider_answered=any(hop.hop == "response-in" and hop.fault_code is None for hop in hops))
+
+    def claim_in(self, conn: Connection, claim: MessageClaim) -> None:
+        """Record the pair inside the transaction that accepts its message. MESSAGE_REPLAYED when another
+        request with it was accepted within the window: the caller's transaction rolls back."""
+        if claim.replaces is not None:
+            taken = conn.execute(seen_messages.update().where(
+                seen_messages.c.sender_id == claim.sender_id, seen_messages.c.message_id == claim.message_id,
+                seen_messages.c.session_id == claim.replaces).values(session_id=claim.session_id)).rowcount == 1
+        else:
+            params = {"sender_id": claim.sender_id, "message_id": claim.message_id, "session_id": claim.session_id,
+                      "seen_at": claim.seen_at, "stale_before": claim.stale_before}
+            taken = conn.execute(self._remember, params).first() is not None
+        if not taken:
+            raise Fault("MESSAGE_REPLAYED", f"messageId {claim.message_id!r} from {claim.sender_id!r}: another "
+                                            "request with it was accepted first")
 
     # -- participants' password failures (gateway/checks/sender.py, gateway/store/lockouts.py) ----------
 
@@ -120,17 +150,31 @@ class Store:
             return lockouts.login_succeeded(conn, sender_lockouts, sender_id, now)
 
 
+    # -- failed logins per client address (participants' and operators') ----------------------------------
+
+    def address_locked_until(self, address: str) -> datetime | None:
+        """The end of the address's lockout (or a past one); a read that takes no write lock."""
+        with self.snapshot() as conn:
+            return conn.execute(select(address_lockouts.c.locked_until)
+                                .where(address_lockouts.c.address == address)).scalar()
+
+    def address_failed(self, address: str, now: datetime, attempts: int, minutes: float) -> datetime | None:
+        with self.engine.begin() as conn:
+            lockouts.ensure_row(conn, address_lockouts, address)
+            return lockouts.login_failed(conn, address_lockouts, address, now, attempts, minutes)
+
+
 def _remember_statement(dialect: str):
     """The replay upsert, built once: a statement built per call costs more than the database's work."""
     stamp = seen_messages.c.seen_at.type
     stmt = _UPSERT_INSERT[dialect](seen_messages).values(
         sender_id=bindparam("sender_id"), message_id=bindparam("message_id"),
-        seen_at=bindparam("seen_at", type_=stamp))
+        seen_at=bindparam("seen_at", type_=stamp), session_id=bindparam("session_id"))
     # One statement decides under the row's lock, so concurrent duplicates get one True;
     # RETURNING yields a row only when the pair was inserted or its stale entry refreshed.
     return stmt.on_conflict_do_update(
         index_elements=[seen_messages.c.sender_id, seen_messages.c.message_id],
-        set_={"seen_at": stmt.excluded.seen_at},
+        set_={"seen_at": stmt.excluded.seen_at, "session_id": stmt.excluded.session_id},
         where=seen_messages.c.seen_at < bindparam("stale_before", type_=stamp),
     ).returning(seen_messages.c.seen_at)
 

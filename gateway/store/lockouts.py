@@ -7,6 +7,7 @@ caller's write transaction, on a row that exists (`ensure_row`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -57,3 +58,18 @@ def _locked_row(conn: Connection, table: sa.Table, key: str):
     # FOR UPDATE on PostgreSQL; SQLite's write transactions are exclusive already: concurrent failures all count.
     return conn.execute(sa.select(table.c.failed_logins, table.c.locked_until).where(_key(table) == key)
                         .with_for_update()).one()
+
+
+class AddressLockouts:
+    """Wrong passwords per client address (the store's `address_lockouts`), with the gateway's limits."""
+
+    def __init__(self, store, settings, clock: Callable[[], datetime]):
+        self.store, self.settings, self.clock = store, settings, clock
+
+    def locked_until(self, address: str) -> datetime | None:
+        """The end of the address's lockout, if one is in force."""
+        return in_force(self.store.address_locked_until(address), self.clock())
+
+    def failed(self, address: str) -> datetime | None:
+        return self.store.address_failed(address, self.clock(), self.settings.address_lockout_attempts,
+                                         self.settings.address_lockout_minutes)

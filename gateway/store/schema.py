@@ -56,6 +56,7 @@ seen_messages = Table(
     Column("sender_id", String, primary_key=True),
     Column("message_id", String, primary_key=True),
     Column("seen_at", UTCDateTime(), nullable=False),
+    Column("session_id", String),  # the session that accepted it (NULL: recorded before revision 0003)
 )
 
 # seq is assigned by the journal (last + 1) so a gap can only mean a deletion.
@@ -134,5 +135,14 @@ sender_lockouts = Table(
     metadata,
     Column("sender_id", String, primary_key=True),
     Column("failed_logins", Integer, nullable=False),  # in a row, since a success or the last lockout
+    Column("locked_until", UTCDateTime()),
+)
+
+# Wrong passwords from one client address, whoever they were for (gateway/checks/sender.py, the operator API).
+address_lockouts = Table(
+    "address_lockouts",
+    metadata,
+    Column("address", String, primary_key=True),
+    Column("failed_logins", Integer, nullable=False),  # since the last lockout (a success does not reset it)
     Column("locked_until", UTCDateTime()),
 )

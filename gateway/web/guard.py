@@ -35,7 +35,7 @@ class OperatorOnly(resource.Resource):
             request.shep_operator = None
             return self.wrapped.render(request)
         # PBKDF2 is slow on purpose: off the reactor thread.
-        deferred = self.run_in_pool(self.auth.verify, credentials, self.role)
+        deferred = self.run_in_pool(self.auth.verify, credentials, self.role, request.getClientAddress().host)
         deferred.addCallbacks(lambda operator: self._serve(request, operator.name), self._refused,
                               errbackArgs=(request,))
         deferred.addCallback(self._write, request).addErrback(self._failed, request)

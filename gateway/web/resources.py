@@ -1,4 +1,4 @@
-"""twisted.web resources of the gateway: the SOAP endpoint, its contract files, /api, /health, /metrics."""
+"""twisted.web resources of the gateway: the SOAP endpoint, its contract files, /api, /health, /ready, /metrics."""
 from __future__ import annotations
 
 import os
@@ -101,7 +101,8 @@ class ChannelResource(resource.Resource):
     def _handle(self, request: server.Request):
         raw = read_body(request)
         inbound = Inbound(raw=raw or b"", content_type=request.getHeader("content-type"), body_too_large=raw is None,
-                          method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss)
+                          method=request.method.decode("ascii", "replace"), wss_endpoint=self.wss,
+                          client_address=getattr(request.getClientAddress(), "host", None), address=self.path)
         deferred = self.tracker.track(defer.Deferred.fromCoroutine(self.channel.handle(inbound)))
         return _finish(request, deferred, _write_reply)
 
@@ -240,6 +241,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 class HealthResource(resource.Resource):
+    """`GET /health`: liveness. The process answers; nothing else is asked (see `ReadyResource`)."""
+
     isLeaf = True
 
     def __init__(self, tracker: InFlight):
@@ -248,6 +251,38 @@ class HealthResource(resource.Resource):
 
     def render_GET(self, request):
         return _json(request, {"status": "ok", "in_flight": self.tracker.count, "pid": os.getpid()})
+
+
+class ReadyResource(resource.Resource):
+    """`GET /ready`: readiness (`gateway.readiness`). 200 when every probe passes, else 503 naming the ones that
+    failed. The store is probed in the work pool, within `timeout` seconds."""
+
+    isLeaf = True
+
+    def __init__(self, readiness, run_in_pool, reactor, timeout: float):
+        super().__init__()
+        self.readiness = readiness
+        self.run_in_pool = run_in_pool
+        self.reactor = reactor
+        self.timeout = timeout
+
+    def render_GET(self, request):
+        credentials = self.readiness.credentials()
+        store = self.run_in_pool(self.readiness.store).addTimeout(self.timeout, self.reactor)
+
+        def late(failure) -> str:
+            failure.trap(defer.TimeoutError)
+            return f"no answer within {self.timeout:g} s"
+
+        store.addErrback(late)
+
+        def answer(req, store_verdict: str) -> None:
+            checks = {"store": store_verdict, "credentials": credentials}
+            failed = [name for name, verdict in checks.items() if verdict != "ok"]
+            req.write(_json(req, {"status": "not ready" if failed else "ready", "failed": failed,
+                                  "checks": checks}, 503 if failed else 200))
+
+        return _finish(request, store, answer)
 
 
 class CertificateResource(resource.Resource):
@@ -269,10 +304,15 @@ class CertificateResource(resource.Resource):
 class MetricsResource(resource.Resource):
     isLeaf = True
 
-    def __init__(self, metrics):
+    def __init__(self, metrics, run_in_pool):
         super().__init__()
         self.metrics = metrics
+        self.run_in_pool = run_in_pool
 
     def render_GET(self, request):
-        request.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
-        return self.metrics.render()
+        # In the pool: a scrape reads the store (queue depth, journal size).
+        def write(req, body: bytes) -> None:
+            req.setHeader(b"Content-Type", b"text/plain; version=0.0.4; charset=utf-8")
+            req.write(body)
+
+        return _finish(request, self.run_in_pool(self.metrics.render), write)

@@ -1,31 +1,22 @@
-"""`shep demo`: walk both diagrams of the regulation over HTTP and print a trace with the gateway's hops.
+"""The steps of `shep demo`: both diagrams of the regulation through the parties' JSON APIs, each step's
+outcome and the gateway's hops it caused (`GET /api/journal`).
 
-Talks to a running server at --url, or starts `shep serve --port 0` with a temporary state dir when
-nothing answers there. Only the portal's and the clinic's JSON APIs and the gateway's journal API are
-used; the ЖТ ММБ population is read locally (same seed as the server) only to pick suitable IINs.
-Exit 1 when any step behaves unexpectedly.
+The ЖТ ММБ population is read locally (same seed as the server) only to pick suitable IINs.
 """
 from __future__ import annotations
 
 import base64
-import json
-import os
-import queue
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-HTTP_TIMEOUT = 30.0
-START_TIMEOUT = 60.0
+from gateway.demo.http import Http
+from gateway.demo.report import Report, Step, all_pass
+
 RESULT_TIMEOUT = 30.0
 PASSWORD = "demo-pass-2026"          # portal passwords of the demo's citizens
 EMPLOYEE_PASSWORD = "clinic-pass"    # endpoints/provider/defaults/clinics.toml
@@ -35,106 +26,31 @@ ZHANAOZEN_EMPLOYEE = "880228426140"  # Жанаозенская городска
 DECEASED = "470118351607"            # showcase: УТЕПОВ АРЫСТАН, Бейнеу, deceased
 
 
-class Http:
-    def __init__(self, base: str, operator_token: str | None = None):
-        self.base = base.rstrip("/")
-        # The journal API's bearer token, when the server has [operators.*] configured.
-        self.operator_token = operator_token
-
-    def call(self, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object, bytes]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
-                status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as err:
-            status, raw, ctype = err.code, err.read(), err.headers.get("Content-Type", "")
-        parsed = None
-        if "json" in ctype:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-        return status, parsed, raw
-
-    def journal(self, **query) -> list[dict]:
-        from urllib.parse import urlencode
-
-        status, data, _ = self.call("GET", "/api/journal?" + urlencode({"limit": 1000, **query}),
-                                    token=self.operator_token)
-        if status in (401, 403):
-            error = data.get("error") if isinstance(data, dict) else status
-            raise RuntimeError(f"GET /api/journal answered {status} ({error}): give an operator's token with "
-                               "--operator-token or SHEP_OPERATOR_TOKEN")
-        return data["records"] if status == 200 and isinstance(data, dict) else []
-
-
-@dataclass
-class Step:
-    diagram: str
-    step: str
-    title: str
-    expected: str
-    observed: str = ""
-    ok: bool = False
-    hops: list[dict] = field(default_factory=list)
-
-
 class Demo:
-    def __init__(self, http: Http, state_dir: Path | None, out=sys.stdout, alg: str = "rsa"):
-        self.http, self.state_dir, self.out, self.alg = http, state_dir, out, alg
-        self.steps: list[Step] = []
+    """The steps of both diagrams, each recorded in `report` with the gateway's hops it caused."""
 
-    # --- reporting -----------------------------------------------------------------------------------
+    def __init__(self, http: Http, state_dir: Path | None, report: Report, alg: str = "rsa"):
+        self.http, self.state_dir, self.report, self.alg = http, state_dir, report, alg
 
     def record(self, diagram: str, step: str, title: str, expected: str, observed: str, ok: bool,
                hops: list[dict] | None = None) -> bool:
-        s = Step(diagram, step, title, expected, observed, bool(ok), hops or [])
-        self.steps.append(s)
-        mark = "OK" if s.ok else "FAIL"
-        print(f"Diagram {diagram} · {step}: {title}", file=self.out)
-        print(f"    expected {expected}; observed {observed}  [{mark}]", file=self.out)
-        if s.hops:
-            print("    → gateway hops: " + "; ".join(_hop_summary(h) for h in s.hops), file=self.out)
-            for h in s.hops:
-                failed = [v for v in h["verdicts"] if v["verdict"] not in _FINE]
-                checks = ", ".join(f"{v['check']}:{v['verdict']}" for v in h["verdicts"])
-                print(f"      #{h['seq']} {h['hop']:<13} {h['from_party'] or '-'}→{h['to_party'] or '-'} "
-                      f"messageId={h['message_id'] or '-'} fault={h['fault_code'] or '-'}"
-                      + (f"\n         checks: {checks}" if checks else "")
-                      + (f"\n         NOT PASSED: {failed}" if failed else ""), file=self.out)
-        self.out.flush()
-        return s.ok
-
-    def summary(self) -> bool:
-        print("\nSummary", file=self.out)
-        rows = [("step", "expected", "observed", "result")]
-        rows += [(f"D{s.diagram} {s.step}", s.expected, s.observed, "OK" if s.ok else "FAIL") for s in self.steps]
-        widths = [min(max(len(r[i]) for r in rows), 60) for i in range(4)]
-        for n, r in enumerate(rows):
-            print("| " + " | ".join(c[:60].ljust(widths[i]) for i, c in enumerate(r)) + " |", file=self.out)
-            if n == 0:
-                print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=self.out)
-        ok = all(s.ok for s in self.steps)
-        print(f"\n{sum(s.ok for s in self.steps)}/{len(self.steps)} steps OK", file=self.out)
-        return ok
+        return self.report.step(Step(diagram, step, title, expected, observed, bool(ok), hops or []))
 
     # --- journal -------------------------------------------------------------------------------------
 
     def hops(self, since: str, *, message_id: str | None = None, correlation_id: str | None = None,
              service_id: str | None = None, sender: str | None = None) -> list[dict]:
+        """The journal's records since `since` matching the filters; with `sender`, every hop of the exchanges
+        that sender opened (the forward and the answer too, which the gateway and the provider send)."""
         query = {"since": since}
         if message_id:
             query["messageId"] = message_id
         if service_id:
             query["serviceId"] = service_id
-        if sender:
-            query["sender"] = sender
         records = self.http.journal(**query)
+        if sender:
+            sessions = {r["session_id"] for r in records if r["hop"] == "request-in" and r["from_party"] == sender}
+            records = [r for r in records if r["session_id"] in sessions]
         if correlation_id:
             records = [r for r in records if r.get("correlation_id") == correlation_id]
         return records
@@ -187,7 +103,7 @@ class Demo:
         self.record("1", "condition 2 · process 5", "EDS checked, request signed and sent through the gateway",
                     "200 SENT, request-in checks pass",
                     f"{status} {data.get('status') if isinstance(data, dict) else ''} messageId={msg}",
-                    sent and bool(hops) and _all_pass(hops), hops)
+                    sent and bool(hops) and all_pass(hops), hops)
         if not sent:
             return
         deadline = time.monotonic() + RESULT_TIMEOUT
@@ -212,11 +128,11 @@ class Demo:
         self.record("1", "process 6", "registered in the clinic's АЖО (UPDATE Registration)",
                     "registration_number set, UPDATE hops pass",
                     f"registration_number={request.get('registration_number') if isinstance(request, dict) else None}",
-                    registered and bool(update_hops) and _all_pass(update_hops), update_hops)
+                    registered and bool(update_hops) and all_pass(update_hops), update_hops)
         final = request.get("status") if isinstance(request, dict) else None
         self.record("1", "condition 3 · process 8", "grounds met, coupon received («refresh status»)",
                     "COMPLETED (RESPONSE AttachmentCoupon)", f"{final}",
-                    final == "COMPLETED" and bool(response_hops) and _all_pass(response_hops), response_hops)
+                    final == "COMPLETED" and bool(response_hops) and all_pass(response_hops), response_hops)
         status, data, _ = self.http.call("GET", f"{api}/requests/{number}/result", None, token)
         valid = status == 200 and data.get("type") == "COUPON" and data["signature"].get("valid") is True
         self.record("1", "process 8 («view result»)", "coupon signed by the clinic's authorised person",
@@ -249,8 +165,8 @@ class Demo:
                         final, reasons = req["status"], [r.get("code") for r in req.get("reasons") or []]
                         break
                     time.sleep(0.3)
-                hops = [h for h in self.hops(since, correlation_id=corr, service_id="PHC_ATTACHMENT")
-                        if h["from_party"] == "ajo"] if corr else []
+                hops = _messages_of(self.hops(since, correlation_id=corr, service_id="PHC_ATTACHMENT"),
+                                    "ajo") if corr else []
         self.record("1", "condition 3 → process 7", f"clinic refuses a deceased person ({DECEASED})",
                     "REFUSED with ATT-202", f"{final} {reasons}", final == "REFUSED" and "ATT-202" in reasons, hops)
 
@@ -291,8 +207,7 @@ class Demo:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             if result.returncode == 0:
                 return "pki"
-            print(f"    (shep pki issue failed: {result.stderr.strip()}; using a self-signed certificate)",
-                  file=self.out)
+            self.report.say(f"    (shep pki issue failed: {result.stderr.strip()}; using a self-signed certificate)")
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
 
@@ -364,7 +279,7 @@ class Demo:
         self.record("2", "processes 2–3 · condition 1", f"request for {person.iin if person else '?'}; "
                     "ЖТ ММБ asked through the gateway", "201 DRAFT completed from ЖТ ММБ, sync hops pass",
                     f"{status} {number} {draft.get('person', {}).get('surname') if number else _err(draft)}",
-                    bool(number) and bool(hops) and _all_pass(hops), hops)
+                    bool(number) and bool(hops) and all_pass(hops), hops)
         # condition 1 → process 4
         missing = _missing_iin(population)
         since = _now()
@@ -402,7 +317,10 @@ class Demo:
 
 # --- helpers ---------------------------------------------------------------------------------------------
 
-_FINE = ("pass", "skip", "note")  # `note`: a queue state change recorded by the AsyncChannel
+def _messages_of(records: list[dict], sender: str) -> list[dict]:
+    """Every hop of the messages `sender` sent (their pushes, notifications and state changes too)."""
+    messages = {r["message_id"] for r in records if r["hop"] == "request-in" and r["from_party"] == sender}
+    return [r for r in records if r["message_id"] in messages]
 
 
 def _now() -> str:
@@ -414,18 +332,6 @@ def _err(data) -> str | None:
         return None
     error = data.get("error")
     return error.get("code") if isinstance(error, dict) else error
-
-
-def _all_pass(hops: list[dict]) -> bool:
-    return all(not h["fault_code"] and all(v["verdict"] in _FINE for v in h["verdicts"]) for h in hops)
-
-
-def _hop_summary(h: dict) -> str:
-    counts: dict[str, int] = {}
-    for v in h["verdicts"]:
-        counts[v["verdict"]] = counts.get(v["verdict"], 0) + 1
-    checks = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no checks"
-    return f"{h['hop']} (checks: {checks})" + (f" FAULT {h['fault_code']}" if h["fault_code"] else "")
 
 
 def _zone_aktau_p2(address) -> bool:
@@ -453,113 +359,3 @@ def _missing_iin(population) -> str:
         iin = generate_iin(date(1990, 1, 1 + rng.randrange(28)), "M", rng)
         if population.get(iin) is None:
             return iin
-
-
-class _Server:
-    """`shep serve --port 0` in a subprocess with a temporary state dir (and `store_url`'s store when given)."""
-
-    def __init__(self, store_url: str | None = None, alg: str = "rsa"):
-        self.state_dir = Path(tempfile.mkdtemp(prefix="shep-demo-"))
-        shep = Path(sys.executable).with_name("shep")
-        cmd = [str(shep)] if shep.exists() else [sys.executable, "-m", "gateway.cli"]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        store = ["--store", store_url] if store_url else []
-        self.proc = subprocess.Popen([*cmd, "serve", "--port", "0", "--host", "127.0.0.1", "--state-dir",
-                                      str(self.state_dir), *store, "--signing-alg", alg, "--log-level", "WARNING"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_url(self) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                return found.group(1)
-        raise RuntimeError("shep serve did not start listening in time")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-
-
-def _reachable(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=2) as resp:
-            return resp.status == 200
-    except (OSError, ValueError):
-        return False
-
-
-def _server_alg(http: Http) -> str:
-    from cryptography import x509
-
-    from gateway.security.gost.x509 import certificate_alg
-
-    status, _, raw = http.call("GET", "/api/certificate")
-    if status != 200:
-        raise RuntimeError(f"GET /api/certificate answered {status}")
-    return certificate_alg(x509.load_pem_x509_certificate(raw))
-
-
-def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str | None = None,
-        alg: str = "rsa", operator_token: str | None = None) -> int:
-    from simulators.gbdfl.population import build_population
-
-    server = None
-    if not _reachable(url):
-        print(f"no server at {url}: starting `shep serve --port 0 --signing-alg {alg}` with a temporary state dir",
-              file=out)
-        server = _Server(store_url, alg)
-    started = time.monotonic()
-    try:
-        if server:
-            url = server.wait_url()
-        http = Http(url, operator_token)
-        http.journal(limit=1)  # a refused journal stops the demo now, not after every step has failed
-        signing = _server_alg(http)
-        if signing != alg:
-            raise RuntimeError(f"the server at {url} signs with {signing}, not {alg}: start it with "
-                               f"`make run ARGS=\"--signing-alg {alg}\"`, or give a --url where none runs")
-        print(f"server {url} (signatures: {alg})\n", file=out)
-        demo = Demo(http, server.state_dir if server else (Path(state_dir) if state_dir else None), out, alg)
-        population = build_population()
-        since = _now()
-        print("== Diagram 1: through the portal ==", file=out)
-        demo.diagram1(population)
-        print("\n== Diagram 2: through the clinic's employee ==", file=out)
-        demo.diagram2(population)
-        print("\n== Signatures ==", file=out)
-        demo.signatures(since)
-        ok = demo.summary()
-    finally:
-        if server:
-            server.stop()
-    print(f"demo took {time.monotonic() - started:.1f} s", file=out)
-    return 0 if ok else 1
-
-
-def cmd_demo(args) -> int:
-    try:
-        return run(args.url, args.state_dir, store_url=args.store, alg=args.alg,
-                   operator_token=args.operator_token or os.environ.get("SHEP_OPERATOR_TOKEN"))
-    except RuntimeError as exc:
-        print(f"shep demo: {exc}", file=sys.stderr)
-        return 2
