@@ -39,8 +39,8 @@ from gateway.store.schema import journal, journal_checkpoints
 FILE_NAME = "journal-checkpoints.jsonl"
 log = logging.getLogger("shep.journal")
 # What a line holds besides what the gateway signs: the signature, the TSA's token over the signed bytes,
-# and the line number `read` adds.
-_UNSIGNED = ("signature", "timestamp", "line")
+# and where it was read (the file's line number, the store's row id).
+_UNSIGNED = ("signature", "timestamp", "line", "id")
 
 
 def signed_bytes(line: dict) -> bytes:
