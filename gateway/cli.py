@@ -337,7 +337,7 @@ def cmd_journal_export(args) -> int:
         first, last = journal_export.seq_range(journal, args.first, args.last, args.since, args.until)
         out = Path(args.out or f"journal-{first}-{last}.tar")
         described = journal_export.export(journal, first, last, path, journal_export.gateway_signer(
-            settings, state_dir), out, datetime.now(timezone.utc))
+            settings, state_dir), out, datetime.now(timezone.utc), tuple(_gateway_certificates(settings, state_dir)))
     except (journal_export.BundleError, OSError, ValueError) as exc:
         print(f"shep journal export: {exc}", file=sys.stderr)
         return 2

@@ -144,8 +144,9 @@ def _pem(certs) -> bytes:
 
 
 def export(journal_: Journal, first: int, last: int, checkpoint_path: Path, signer: Signer,
-           out: Path, now: datetime) -> dict:
-    """Write the bundle of records first..last to `out` (a tar file); its bundle.json is returned."""
+           out: Path, now: datetime, earlier: tuple[x509.Certificate, ...] = ()) -> dict:
+    """Write the bundle of records first..last to `out` (a tar file); its bundle.json is returned.
+    `earlier`: certificates the gateway signed checkpoints with before its current one."""
     with journal_.store.snapshot() as conn:
         rows = conn.execute(select(journal).where(journal.c.seq.between(first, last))
                             .order_by(journal.c.seq)).mappings().all()
@@ -154,12 +155,14 @@ def export(journal_: Journal, first: int, last: int, checkpoint_path: Path, sign
     covering = [{k: v for k, v in line.items() if k not in ("line", "id")} for line in lines
                 if line["first"] <= last and line["seq"] >= first]
     covered = {line["first"] + i for line in covering for i in range(len(line["hashes"]))}
-    gateway_certs = {checkpoints.fingerprint(signer.certificate): signer.certificate}
+    gateway_certs = {checkpoints.fingerprint(cert): cert for cert in (*earlier, signer.certificate)}
+    signers = {line.get("certificate_sha256") for line in covering} - {checkpoints.fingerprint(signer.certificate)}
+    former = [gateway_certs[f] for f in sorted(signers) if f in gateway_certs]
     files: dict[str, bytes] = {
         "records.jsonl": "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode(),
         "chain.txt": "".join(f"{r['seq']} {r['prev_hash']} {r['hash']}\n" for r in records).encode(),
         "checkpoints.jsonl": "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in covering).encode(),
-        "certificates/gateway.pem": _pem([signer.certificate, *signer.chain]),
+        "certificates/gateway.pem": _pem([signer.certificate, *signer.chain, *former]),
         "certificates/ca.pem": _pem(signer.roots),
     }
     tsa: dict[str, x509.Certificate] = {}
@@ -167,7 +170,7 @@ def export(journal_: Journal, first: int, last: int, checkpoint_path: Path, sign
         name = f"checkpoints/{line['first']}-{line['seq']}"
         files[f"{name}.json"] = checkpoints.signed_bytes(line)
         cert = gateway_certs.get(line.get("certificate_sha256"))
-        if cert is not None:  # signed with an earlier certificate: only its JSON line says how
+        if cert is not None:  # signed by a certificate no longer known: `verify --bundle` says so
             files[f"{name}.sig"] = _signature_file(line, cert)
         if "timestamp" in line:
             files[f"{name}.tst"] = base64.b64decode(line["timestamp"])
