@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.security.algorithms import SignatureError
 from gateway.security.certs import CertificateValidator, RevocationChecker
-from gateway.security.cms import CMSError, verify
+from gateway.security.cms import PARSE_ERRORS, CMSError, verify
 
 TIMEOUT_SECONDS = 10.0
 MAX_REPLY_BYTES = 1024 * 1024
@@ -88,18 +88,26 @@ def check(token: bytes, data: bytes, anchors: list[x509.Certificate],
           intermediates: list[x509.Certificate]) -> Stamp:
     """That `token` is a TSA's signature over `data`'s digest whose certificate chains to `anchors`."""
     try:
-        verified = verify(token)
-        info = _tst_info(verified)
-        imprint = info["message_imprint"]
-        algorithm = imprint["hash_algorithm"]["algorithm"].native
-        if algorithm not in ("sha256", "sha384", "sha512"):
-            raise TimestampError(f"the imprint's hash {algorithm} is not accepted")
-        if imprint["hashed_message"].native != hashlib.new(algorithm, data).digest():
-            raise TimestampError("the token's imprint is not of these bytes (the checkpoint was changed)")
-        at = info["gen_time"].native
-    except (CMSError, ValueError, TypeError, KeyError) as exc:
-        raise TimestampError(str(exc) if isinstance(exc, (CMSError, TimestampError)) else
-                             f"not an RFC 3161 token: {exc}") from None
+        return _check(token, data, anchors, intermediates)
+    except TimestampError:
+        raise
+    except CMSError as exc:
+        raise TimestampError(str(exc)) from None
+    except PARSE_ERRORS as exc:
+        raise TimestampError(f"not an RFC 3161 token: {exc}") from None
+
+
+def _check(token: bytes, data: bytes, anchors: list[x509.Certificate],
+           intermediates: list[x509.Certificate]) -> Stamp:
+    verified = verify(token)
+    info = _tst_info(verified)
+    imprint = info["message_imprint"]
+    algorithm = imprint["hash_algorithm"]["algorithm"].native
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        raise TimestampError(f"the imprint's hash {algorithm} is not accepted")
+    if imprint["hashed_message"].native != hashlib.new(algorithm, data).digest():
+        raise TimestampError("the token's imprint is not of these bytes (the checkpoint was changed)")
+    at = info["gen_time"].native
     signer = verified.signer
     try:
         usage = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage)

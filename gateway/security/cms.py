@@ -27,6 +27,11 @@ _GOST_BY_DIGEST_OID = {profile.digest_oid: profile for profile in BY_SIGNATURE_O
 _HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
+# What reading a malformed structure raises: asn1crypto and cryptography parse lazily, so a bad field shows
+# only when it is read.
+PARSE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, x509.InvalidVersion, x509.DuplicateExtension)
+
+
 class CMSError(ValueError):
     """A structure that is not a single-signer SignedData, or whose signature does not verify."""
 
@@ -183,6 +188,15 @@ def verify(der: bytes, content: bytes | None = None, known: tuple[x509.Certifica
     """Check a single-signer SignedData: the content's digest, the attributes' signature by the certificate
     it names (carried, or one of `known`). `content` for a detached signature. The certificate's trust is
     the caller's to decide. CMSError says what is wrong."""
+    try:
+        return _verify(der, content, known)
+    except CMSError:
+        raise
+    except PARSE_ERRORS as exc:
+        raise CMSError(f"not a valid CMS SignedData: {exc}") from None
+
+
+def _verify(der: bytes, content: bytes | None, known: tuple[x509.Certificate, ...]) -> Verified:
     signed_data = _load(der)
     encapsulated = signed_data["encap_content_info"]
     content_type = encapsulated["content_type"].native
