@@ -212,8 +212,8 @@ def read_bundle(path: Path) -> dict[str, bytes]:
                 name = member.name.split("/", 1)[1] if "/" in member.name else member.name
                 files[name] = archive.extractfile(member).read()
             return files
-    except (tarfile.TarError, OSError) as exc:
-        raise BundleError(f"{path}: not a bundle (a tar file or its folder): {exc}") from None
+    except (tarfile.TarError, OSError):
+        raise BundleError(f"{path}: not a bundle (a tar file, or the folder it unpacks to)") from None
 
 
 def _manifest(files: dict[str, bytes]) -> dict[str, str]:

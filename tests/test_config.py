@@ -66,7 +66,9 @@ def test_default_config_loads_with_demo_echo():
     settings = load_config(default_config_path())
 
     assert settings.source == default_config_path().absolute()
-    assert settings.gateway == GatewaySettings()
+    # The shipped file spells out the defaults, and time-stamps the checkpoints at the built-in TSA (off by
+    # default: a configuration without the key asks no TSA).
+    assert settings.gateway == GatewaySettings(checkpoint_tsa_url="pki")
     echo = settings.registry.service("DEMO_Echo")
     assert echo.provider == "demo-provider"
     assert echo.channel == "sync"
