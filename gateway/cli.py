@@ -1,4 +1,4 @@
-"""`shep`: serve, send, journal show|verify, queue list|stop|retry, db upgrade|current, faults, hash-password."""
+"""`shep`: serve, send, journal show|verify|export, queue list|stop|retry, db upgrade|current, faults, hash-password."""
 from __future__ import annotations
 
 import argparse
@@ -272,10 +272,12 @@ def _gateway_certificates(settings: Settings, state_dir: Path) -> list:
 
 
 def cmd_journal_verify(args) -> int:
-    from gateway import checkpoints
+    from gateway import checkpoints, journal_export
 
     settings = _settings(args.config)
     state_dir = Path(args.state_dir or settings.gateway.state_dir)
+    if args.bundle:
+        return _verify_bundle(args, settings, state_dir)
     path = Path(args.checkpoints) if args.checkpoints else state_dir / checkpoints.FILE_NAME
     store, journal = _journal(args)
     try:
@@ -283,7 +285,8 @@ def cmd_journal_verify(args) -> int:
         against = None
         if result.ok:
             try:
-                against = checkpoints.verify(journal, path, _gateway_certificates(settings, state_dir))
+                trust = checkpoints.TokenTrust(*journal_export.offline_trust(settings, state_dir))
+                against = checkpoints.verify(journal, path, _gateway_certificates(settings, state_dir), trust)
             except ValueError as exc:
                 print(f"shep journal verify: {exc}", file=sys.stderr)
                 return 2
@@ -294,11 +297,54 @@ def cmd_journal_verify(args) -> int:
             print(f"journal BROKEN at record {outcome.broken_seq}: {outcome.reason}")
             return 1
     print(f"journal OK: {result.checked} record(s), chain intact")
-    if against.checkpoints:
-        print(f"checkpoints OK: {against.checked} record(s) match {against.checkpoints} signed checkpoint(s) "
-              f"in {path}")
-    else:
-        print(f"no signed checkpoints in {path}: only the chain was checked")
+    for line in checkpoints.summary(against, path, settings.gateway.checkpoint_tsa_url is not None):
+        print(line)
+    return 0
+
+
+def _verify_bundle(args, settings: Settings, state_dir: Path) -> int:
+    from gateway import journal_export
+    from gateway.security.certs import load_certificates
+
+    try:
+        if args.ca:
+            given = load_certificates(Path(args.ca).read_bytes())
+            anchors = [cert for cert in given if cert.issuer == cert.subject]
+            intermediates = [cert for cert in given if cert.issuer != cert.subject]
+        else:
+            anchors, intermediates = journal_export.offline_trust(settings, state_dir)
+        described = journal_export.verify_bundle(Path(args.bundle), anchors, intermediates)
+    except journal_export.BundleError as exc:
+        print(f"bundle BROKEN: {exc}")
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"shep journal verify: {exc}", file=sys.stderr)
+        return 2
+    print(f"bundle OK: records {described['from']}-{described['to']} ({described['records']}), "
+          f"{described['checkpoints']} signed checkpoint(s), {len(described['uncovered'])} record(s) signed by the "
+          "bundle only")
+    return 0
+
+
+def cmd_journal_export(args) -> int:
+    from gateway import checkpoints, journal_export
+
+    settings = _settings(args.config)
+    state_dir = Path(args.state_dir or settings.gateway.state_dir)
+    path = Path(args.checkpoints) if args.checkpoints else state_dir / checkpoints.FILE_NAME
+    store, journal = _journal(args)
+    try:
+        first, last = journal_export.seq_range(journal, args.first, args.last, args.since, args.until)
+        out = Path(args.out or f"journal-{first}-{last}.tar")
+        described = journal_export.export(journal, first, last, path, journal_export.gateway_signer(
+            settings, state_dir), out, datetime.now(timezone.utc), tuple(_gateway_certificates(settings, state_dir)))
+    except (journal_export.BundleError, OSError, ValueError) as exc:
+        print(f"shep journal export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"{out}: records {first}-{last} ({described['records']}), {described['checkpoints']} signed "
+          f"checkpoint(s); {len(described['uncovered'])} record(s) no checkpoint signs yet")
     return 0
 
 
@@ -506,7 +552,19 @@ def parser() -> argparse.ArgumentParser:
                                             "naming the first broken record")
     _common(verify)
     verify.add_argument("--checkpoints", help="the checkpoint file (default: <state_dir>/journal-checkpoints.jsonl)")
+    verify.add_argument("--bundle", help="check an exported bundle (tar file or its unpacked folder) instead")
+    verify.add_argument("--ca", help="with --bundle: the CA certificates (PEM) to trust, instead of the gateway's")
     verify.set_defaults(func=cmd_journal_verify)
+    export = jsub.add_parser("export", help="write records, their checkpoints and certificates as a signed "
+                                            "bundle that openssl verifies (docs/security.md)")
+    _common(export)
+    export.add_argument("--from", dest="first", type=int, help="the first seq (default: the first record)")
+    export.add_argument("--to", dest="last", type=int, help="the last seq (default: the last record)")
+    export.add_argument("--since", type=_moment, help="only records started at or after (ISO-8601)")
+    export.add_argument("--until", type=_moment, help="only records started before (ISO-8601)")
+    export.add_argument("--checkpoints", help="the checkpoint file (default: <state_dir>/journal-checkpoints.jsonl)")
+    export.add_argument("--out", help="the bundle's tar file (default: journal-<from>-<to>.tar)")
+    export.set_defaults(func=cmd_journal_export)
 
     queue = sub.add_parser("queue", help="list the AsyncChannel queue; stop or retry a message's delivery")
     qsub = queue.add_subparsers(dest="queue_command", required=True)

@@ -72,6 +72,9 @@ class GatewaySettings:
     journal_store_bytes: bool = True
     # How often the gateway signs a checkpoint of the journal into <state_dir>/journal-checkpoints.jsonl.
     journal_checkpoint_seconds: float = 5.0
+    # An RFC 3161 time-stamp authority for each checkpoint (docs/security.md): an http(s) URL, "pki" for the
+    # built-in test PKI's TSA (asked in-process), None for none.
+    checkpoint_tsa_url: str | None = None
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
     # Wrong passwords of one participant before it is locked out, and for how long (as the portal's).
@@ -262,6 +265,12 @@ def _gateway_path(value, path):
     return Path(_non_empty_text(value, path))
 
 
+def _tsa_url(value, path):
+    if value != "pki" and not (isinstance(value, str) and re.fullmatch(r"https?://[^\s/]+\S*", value)):
+        raise _Problem(path, 'must be an http:// or https:// URL, or "pki" (the built-in test PKI\'s TSA)')
+    return value
+
+
 def _one_of(*choices):
     def reader(value, path):
         if value not in choices:
@@ -315,6 +324,7 @@ _GATEWAY_FIELDS = {
     "max_response_bytes": _positive_int,
     "journal_store_bytes": _boolean,
     "journal_checkpoint_seconds": _positive_number,
+    "checkpoint_tsa_url": _tsa_url,
     "worker_threads": _positive_int,
     "lockout_attempts": _positive_int,
     "lockout_minutes": _positive_number,
