@@ -25,6 +25,7 @@ from gateway.parties import clinic_config, population_options, portal_settings
 from gateway.forward import Forwarder
 from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
+from gateway.timestamps import http_timestamper
 from gateway.journal import Journal
 from gateway.metrics import Metrics, StoreFigures
 from gateway.operators import AUDITOR, OPERATOR, OperatorAuth, is_loopback
@@ -35,9 +36,9 @@ from gateway.store import Store, sqlite_url
 from gateway.client import load_credentials
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator, RevocationChecker
-from gateway.security.certfolders import TrustFolder, read_certificates, read_folder
+from gateway.security.certfolders import read_certificates, read_folder
 from gateway.security.issuerserial import CertificateIndex
-from gateway.security.trust import GatewaySecurity, SigningIdentity
+from gateway.security.trust import GatewaySecurity, SigningIdentity, configured_trust
 from gateway.sync import SyncChannel
 from simulators.echo import EchoProvider
 from simulators.gbdfl.population import build_population
@@ -129,15 +130,10 @@ class GatewayApp:
 
     def _security(self) -> GatewaySecurity:
         gw = self.settings.gateway
-        if gw.trust_anchors:
-            trusted = [cert for path in gw.trust_anchors
-                       for cert in self._certificates("gateway.trust_anchors", read_certificates, path)]
-        else:
-            trusted = [*self.pki.trust_anchors(), *self.pki.intermediates()]
-        # The CA certificates an integrator brings (`shep pki trust add`), in addition to the configured ones.
-        trusted += TrustFolder.of_pki(self.pki.dir).certificates()
-        anchors = [cert for cert in trusted if cert.issuer == cert.subject]
-        intermediates = [cert for cert in trusted if cert.issuer != cert.subject]
+        anchors, intermediates = configured_trust(
+            gw.trust_anchors, self.pki, lambda path: self._certificates("gateway.trust_anchors", read_certificates,
+                                                                        path))
+        trusted = [*anchors, *intermediates]
         if gw.signing_key is not None:
             key_path, cert_path = gw.signing_key, gw.signing_cert
         else:
@@ -297,7 +293,7 @@ class GatewayApp:
             raise
         signing = self.env.security.signing
         self.checkpoints = CheckpointWriter(self.state_dir / CHECKPOINT_FILE, self.journal, signing.key,
-                                            signing.certificate, self.env.clock)
+                                            signing.certificate, self.env.clock, self._timestamper())
         # Started only once everything is in place: a pool thread left running would keep the process alive.
         self.pool.start()
         self.password_pool.start()
@@ -306,6 +302,13 @@ class GatewayApp:
         self._checkpointing.clock = self.reactor
         self._checkpointing.start(gw.journal_checkpoint_seconds, now=False)
         return self.port
+
+    def _timestamper(self):
+        """Who time-stamps the checkpoints: nobody, the test PKI's TSA in this process, or a TSA over HTTP."""
+        url = self.settings.gateway.checkpoint_tsa_url
+        if url is None:
+            return None
+        return self.pki.timestamp if url == "pki" else http_timestamper(url)
 
     def _checkpoint(self):
         deferred = self.run_in_pool(self._record_and_sign)

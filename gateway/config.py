@@ -71,6 +71,9 @@ class GatewaySettings:
     journal_store_bytes: bool = True
     # How often the gateway signs a checkpoint of the journal into <state_dir>/journal-checkpoints.jsonl.
     journal_checkpoint_seconds: float = 5.0
+    # An RFC 3161 time-stamp authority for each checkpoint (docs/security.md): an http(s) URL, "pki" for the
+    # built-in test PKI's TSA (asked in-process), None for none.
+    checkpoint_tsa_url: str | None = None
     # Dedicated pool for XML and crypto work.
     worker_threads: int = 1
     # Wrong passwords of one participant before it is locked out, and for how long (as the portal's).
@@ -192,6 +195,7 @@ _GATEWAY_FIELDS = {
     "max_response_bytes": read.positive_int,
     "journal_store_bytes": read.boolean,
     "journal_checkpoint_seconds": read.positive_number,
+    "checkpoint_tsa_url": read.tsa_url,
     "worker_threads": read.positive_int,
     "lockout_attempts": read.positive_int,
     "lockout_minutes": read.positive_number,

@@ -156,6 +156,12 @@ def directory(value, path, base_dir: Path) -> Path:
     return resolve_path(non_empty_text(value, path), base_dir)
 
 
+def tsa_url(value, path):
+    if value != "pki" and not (isinstance(value, str) and re.fullmatch(r"https?://[^\s/]+\S*", value)):
+        raise Problem(path, 'must be an http:// or https:// URL, or "pki" (the built-in test PKI\'s TSA)')
+    return value
+
+
 def one_of(*choices):
     def reader(value, path):
         if value not in choices:

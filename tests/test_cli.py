@@ -5,11 +5,16 @@ finish within COMMAND_TIMEOUT, SIGTERM must stop a server within STOP_TIMEOUT.
 """
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
+import itertools
 import json
 import re
+import shutil
 import socket
 import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +29,10 @@ from gateway import client
 from gateway.asyncchannel import wire
 from gateway.faults import CATALOGUE
 from gateway.passwords import verify_password
+from gateway import timestamps
 from gateway.store.schema import journal as journal_table
+from gateway.store.schema import journal_checkpoints
+from simulators.pki.ca import TestPKI
 from tests.serve_process import COMMAND_TIMEOUT, SHEP, STOP_TIMEOUT, ServeProcess, shep, subprocess_env
 from tests.store_under_test import StoreUnderTest, store_under_test
 
@@ -402,10 +410,31 @@ def _rewrite(state: Path, how: str) -> None:
                     conn.execute(update(journal_table).where(journal_table.c.seq == row["seq"]).values(
                         service_id=fields["service_id"], prev_hash=fields["prev_hash"], hash=prev))
                 conn.execute(journal_head.update().values(hash=prev))
-            else:  # the checkpoint file edited to match a changed record
+            elif how == "store-forged":  # a checkpoint added to the database only
+                row = conn.execute(select(journal_checkpoints)).first()
+                forged = {**json.loads(row.checkpoint), "at": "2020-01-01T00:00:00+00:00"}
+                conn.execute(journal_checkpoints.insert().values(first_seq=row.first_seq, seq=row.seq,
+                                                                 written_at=row.written_at,
+                                                                 checkpoint=json.dumps(forged)))
+            elif how == "store-rewritten":  # the database's copy edited to match a changed record
+                row = conn.execute(select(journal_checkpoints)).first()
+                copy = json.loads(row.checkpoint)
+                copy["hashes"][0] = "0" * 64
+                conn.execute(update(journal_checkpoints).where(journal_checkpoints.c.id == row.id)
+                             .values(checkpoint=json.dumps(copy)))
+            elif how == "store-deleted":
+                conn.execute(delete(journal_checkpoints))
+            else:  # the checkpoint file edited: a changed record, a token of other bytes, or gone
                 path = state / "journal-checkpoints.jsonl"
                 lines = [json.loads(line) for line in path.read_text().splitlines()]
-                lines[0]["hashes"][0] = "0" * 64
+                if how == "file-deleted":
+                    path.unlink()
+                    return _rewrite(state, "truncate")
+                if how == "forged-checkpoint":
+                    lines[0]["hashes"][0] = "0" * 64
+                else:  # a genuine token of the test PKI's TSA, over other bytes
+                    lines[0]["timestamp"] = base64.b64encode(
+                        timestamps.obtain(TestPKI(state).timestamp, b"other bytes")).decode()
                 path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     finally:
         engine.dispose()
@@ -414,8 +443,6 @@ def _rewrite(state: Path, how: str) -> None:
 def test_journal_rewrites_show_against_the_signed_checkpoints(tmp_path, echo_file):
     """Each way of rewriting the SQLite journal that the chain alone cannot see is named by its first record;
     the untouched journal verifies with its checkpoints."""
-    import shutil
-
     state = tmp_path / "state"
     process = ServeProcess("--port", "0", "--state-dir", str(state), cwd=tmp_path, log=tmp_path / "serve.log")
     try:
@@ -429,12 +456,26 @@ def test_journal_rewrites_show_against_the_signed_checkpoints(tmp_path, echo_fil
         process.close()
     lines = (state / "journal-checkpoints.jsonl").read_text().splitlines()
     assert lines and json.loads(lines[-1])["seq"] == 12
+    # The shipped configuration time-stamps every checkpoint at the built-in TSA; the store holds copies.
+    assert all("timestamp" in json.loads(line) for line in lines)
     ok = shep("journal", "verify", "--state-dir", str(state), cwd=tmp_path)
     assert ok.returncode == 0 and "checkpoints OK: 12 record(s)" in ok.stdout, ok.stdout + ok.stderr
+    assert f"{len(lines)} time-stamped" in ok.stdout and f"store copies OK: {len(lines)} match" in ok.stdout
+
+    # Without its store copies, the file still proves the journal (and without the file, the copies do: below).
+    shutil.copytree(state, tmp_path / "store-deleted")
+    _rewrite(tmp_path / "store-deleted", "store-deleted")
+    verified = shep("journal", "verify", "--state-dir", str(tmp_path / "store-deleted"), cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"{len(lines)} checkpoint(s) of the file have no store copy" in verified.stdout, verified.stdout
 
     # Every one of these keeps the chain itself intact: only the checkpoints show them.
     for how, first, says in (("truncate", 5, "is gone"), ("empty-body", 3, "was removed"),
-                             ("recomputed", 2, "was changed"), ("forged-checkpoint", 1, "signature does not verify")):
+                             ("recomputed", 2, "was changed"), ("forged-checkpoint", 1, "signature does not verify"),
+                             ("store-forged", 1, "is not in the checkpoint file"),
+                             ("store-rewritten", 1, "the database copy was rewritten"),
+                             ("file-deleted", 5, "is gone: store checkpoint 1 signed it"),
+                             ("token-of-other-bytes", 1, "imprint is not of these bytes")):
         copy = tmp_path / how
         shutil.copytree(state, copy)
         _rewrite(copy, how)
@@ -483,3 +524,110 @@ def test_hash_password_on_a_terminal_asks_twice_without_echo(tmp_path):
     assert "s3cret" not in shown  # not echoed
     differ, shown = _on_a_terminal(["one", "two"], tmp_path)
     assert differ.returncode == 2 and "the two passwords differ" in shown and not differ.stdout
+
+
+# --- the journal exported as a signed bundle ---------------------------------------------------------
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"needs {name} (Debian package {package})")
+    return path
+
+
+def _record_hash(record: dict) -> str:
+    """A record's hash recomputed from records.jsonl alone, as docs/security.md says."""
+    fields = {k: v for k, v in record.items() if k not in ("hash", "body_base64")}
+    preimage = record["prev_hash"] + json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(preimage.encode()).hexdigest()
+
+
+def test_journal_export_is_verified_by_openssl_and_by_shep(tmp_path, echo_file):
+    """An exported range verifies with openssl and sha256sum alone, and with `shep journal verify --bundle`; a
+    changed record, with or without a manifest to match, is refused by both."""
+    openssl, sha256sum = _tool("openssl", "openssl"), _tool("sha256sum", "coreutils")
+    state = tmp_path / "state"
+    process = ServeProcess("--port", "0", "--state-dir", str(state), cwd=tmp_path, log=tmp_path / "serve.log")
+    try:
+        base = process.wait_listening(START_TIMEOUT)
+        for _ in range(3):
+            sent = shep("send", "--url", base, "--service", "DEMO_Echo", *CONSUMER, "--data", str(echo_file),
+                        cwd=tmp_path)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert process.terminate() == 0, process.log_text()
+    finally:
+        process.close()
+    exported = shep("journal", "export", "--state-dir", str(state), "--from", "3", "--to", "10", "--out", "b.tar",
+                    cwd=tmp_path)
+    assert exported.returncode == 0 and "records 3-10 (8)" in exported.stdout, exported.stdout + exported.stderr
+    with tarfile.open(tmp_path / "b.tar") as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    bundle = tmp_path / "unpacked" / "b"
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command, cwd=bundle, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+
+    def openssl_refuses_nothing() -> None:
+        assert run(sha256sum, "-c", "--quiet", "manifest.txt").returncode == 0
+        checked = run(openssl, "cms", "-verify", "-binary", "-content", "manifest.txt", "-in", "manifest.p7s",
+                      "-inform", "DER", "-CAfile", "certificates/ca.pem", "-certfile", "certificates/gateway.pem",
+                      "-purpose", "any", "-out", "/dev/null")
+        assert checked.returncode == 0 and "Verification successful" in checked.stderr, checked.stderr
+
+    openssl_refuses_nothing()
+    records = [json.loads(line) for line in (bundle / "records.jsonl").read_text("utf-8").splitlines()]
+    assert [r["seq"] for r in records] == list(range(3, 11))
+    assert all(_record_hash(record) == record["hash"] for record in records)
+    assert all(record["prev_hash"] == previous["hash"] for previous, record in itertools.pairwise(records))
+    tokens = sorted((bundle / "checkpoints").glob("*.tst"))
+    assert tokens, "every checkpoint of the shipped configuration is time-stamped"
+    for token in tokens:
+        checked = run(openssl, "ts", "-verify", "-data", str(token.with_suffix(".json")), "-in", str(token),
+                      "-token_in", "-CAfile", "certificates/ca.pem", "-untrusted", "certificates/tsa.pem")
+        assert checked.returncode == 0 and "Verification: OK" in checked.stdout, checked.stdout + checked.stderr
+    run(openssl, "x509", "-in", "certificates/gateway.pem", "-pubkey", "-noout", "-out", "gateway-key.pem")
+    for signature in sorted((bundle / "checkpoints").glob("*.sig")):
+        checked = run(openssl, "dgst", "-sha256", "-verify", "gateway-key.pem", "-signature", str(signature),
+                      str(signature.with_suffix(".json")))
+        assert checked.returncode == 0 and "Verified OK" in checked.stdout, checked.stdout + checked.stderr
+    (bundle / "gateway-key.pem").unlink()
+    for target in ("b.tar", str(bundle)):
+        ok = shep("journal", "verify", "--state-dir", str(state), "--bundle", target, cwd=tmp_path)
+        assert ok.returncode == 0 and "bundle OK: records 3-10 (8)" in ok.stdout, ok.stdout + ok.stderr
+    # Elsewhere, with the CA certificate obtained apart from the bundle; with no CA trusted at all.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(state / "pki" / "ca" / "root" / "cert.pem", elsewhere / "root.pem")
+    ok = shep("journal", "verify", "--bundle", str(tmp_path / "b.tar"), "--ca", "root.pem", cwd=elsewhere)
+    assert ok.returncode == 0 and "bundle OK" in ok.stdout, ok.stdout + ok.stderr
+    untrusted = shep("journal", "verify", "--bundle", str(tmp_path / "b.tar"), cwd=elsewhere)
+    assert untrusted.returncode == 1 and "does not chain to a trust anchor" in untrusted.stdout, untrusted.stdout
+    assert "no CA is trusted (--ca names one)" in untrusted.stderr  # no state dir here: said
+
+    # A record changed: the manifest no longer matches it.
+    original = (bundle / "records.jsonl").read_text("utf-8")
+    (bundle / "records.jsonl").write_text(original.replace('"service_id": "DEMO_Echo"', '"service_id": "X"', 1),
+                                          "utf-8")
+    assert run(sha256sum, "-c", "--quiet", "manifest.txt").returncode != 0
+    refused = shep("journal", "verify", "--bundle", str(bundle), cwd=tmp_path)
+    assert refused.returncode == 1 and "records.jsonl does not match its SHA-256" in refused.stdout, refused.stdout
+    # ... and the manifest rewritten to match: the gateway's signature no longer covers it.
+    manifest = (bundle / "manifest.txt").read_text()
+    digest = hashlib.sha256((bundle / "records.jsonl").read_bytes()).hexdigest()
+    (bundle / "manifest.txt").write_text(re.sub(r"[0-9a-f]{64}(?=  records\.jsonl)", digest, manifest))
+    assert run(sha256sum, "-c", "--quiet", "manifest.txt").returncode == 0
+    checked = run(openssl, "cms", "-verify", "-binary", "-content", "manifest.txt", "-in", "manifest.p7s",
+                  "-inform", "DER", "-CAfile", "certificates/ca.pem", "-certfile", "certificates/gateway.pem",
+                  "-purpose", "any", "-out", "/dev/null")
+    assert checked.returncode != 0 and "Verification failure" in checked.stderr, checked.stderr
+    refused = shep("journal", "verify", "--bundle", str(bundle), cwd=tmp_path)
+    assert refused.returncode == 1 and "does not match the signed message digest" in refused.stdout, refused.stdout
+    no_traceback(refused)
+
+    # By time: the records started from the fifth one's start on.
+    since = records[2]["started_at"]
+    by_time = shep("journal", "export", "--state-dir", str(state), "--since", since, "--out", "t.tar", cwd=tmp_path)
+    assert by_time.returncode == 0 and "records 5-12 (8)" in by_time.stdout, by_time.stdout + by_time.stderr
+    nothing = shep("journal", "export", "--state-dir", str(state), "--from", "99", cwd=tmp_path)
+    assert nothing.returncode == 2 and "no record in that range" in nothing.stderr
+    no_traceback(nothing)

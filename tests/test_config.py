@@ -66,7 +66,9 @@ def test_default_config_loads_with_demo_echo():
     settings = load_config(default_config_path())
 
     assert settings.source == default_config_path().absolute()
-    assert settings.gateway == GatewaySettings()
+    # The shipped file spells out the defaults, and time-stamps the checkpoints at the built-in TSA (off by
+    # default: a configuration without the key asks no TSA).
+    assert settings.gateway == GatewaySettings(checkpoint_tsa_url="pki")
     echo = settings.registry.service("DEMO_Echo")
     assert echo.provider == "demo-provider"
     assert echo.channel == "sync"
@@ -130,6 +132,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         max_response_bytes = 6
         journal_store_bytes = false
         journal_checkpoint_seconds = 22
+        checkpoint_tsa_url = "http://tsa.test/tsp"
         http_header_timeout_seconds = 23
         http_idle_timeout_seconds = 24
         max_connections_per_client = 25
@@ -168,6 +171,7 @@ def test_every_gateway_field_is_configurable(tmp_path):
         store_url="postgresql+psycopg://shep@localhost/shep", max_body_bytes=1, max_depth=2,
         replay_window_seconds=3, clock_skew_seconds=4, default_timeout_seconds=5.0,
         max_response_bytes=6, journal_store_bytes=False, journal_checkpoint_seconds=22.0, worker_threads=7,
+        checkpoint_tsa_url="http://tsa.test/tsp",
         http_header_timeout_seconds=23.0, http_idle_timeout_seconds=24.0, max_connections_per_client=25,
         lockout_attempts=26, lockout_minutes=27.0, lockout_delay_seconds=28.0, address_lockout_attempts=29,
         address_lockout_minutes=30.0,
@@ -243,6 +247,10 @@ INVALID = [
     pytest.param("""
         title = "x"
     """, "title", "title =", id="unknown-top-level-key"),
+    pytest.param("""
+        [gateway]
+        checkpoint_tsa_url = "tsa.example/tsp"
+    """, "gateway.checkpoint_tsa_url", "checkpoint_tsa_url", id="tsa-url-not-http"),
     pytest.param("""
         [participants.p]
         endpoint = "/x"

@@ -1,7 +1,9 @@
-"""`shep journal show | verify`: the hash-chained journal (журнал) as the operator reads it."""
+"""`shep journal show | verify | export`: the hash-chained journal (журнал) as the operator reads, checks and
+hands it over."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,20 +45,22 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _gateway_certificates(args, state_dir: Path) -> list:
+def _gateway_certificates(settings, state_dir: Path) -> list:
     """Every certificate the gateway may have signed checkpoints with: the configured one and the test PKI's."""
     from cryptography import x509
 
-    signing_cert = common.settings(args).gateway.signing_cert
-    paths = [signing_cert] if signing_cert else []
+    paths = [settings.gateway.signing_cert] if settings.gateway.signing_cert else []
     paths += sorted((state_dir / "pki").glob("gateway*/cert.pem"))
     return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths if path.is_file()]
 
 
 def cmd_verify(args) -> int:
-    from gateway import checkpoints
+    from gateway import checkpoints, journal_export
     from gateway.journal import Journal
 
+    settings = common.settings(args)
+    if args.bundle:
+        return _verify_bundle(args, settings)
     # The checkpoints and the gateway's certificates are in the state dir, whichever store holds the journal.
     state_dir = common.state(args, must_exist=True).path
     path = Path(args.checkpoints) if args.checkpoints else state_dir / checkpoints.FILE_NAME
@@ -67,7 +71,8 @@ def cmd_verify(args) -> int:
         against = None
         if result.ok:
             try:
-                against = checkpoints.verify(journal, path, _gateway_certificates(args, state_dir))
+                trust = checkpoints.TokenTrust(*journal_export.offline_trust(settings, state_dir))
+                against = checkpoints.verify(journal, path, _gateway_certificates(settings, state_dir), trust)
             except ValueError as exc:
                 raise common.CommandError(str(exc)) from None
     finally:
@@ -77,11 +82,58 @@ def cmd_verify(args) -> int:
             print(f"journal BROKEN at record {outcome.broken_seq}: {outcome.reason}")
             return 1
     print(f"journal OK: {result.checked} record(s), chain intact")
-    if against.checkpoints:
-        print(f"checkpoints OK: {against.checked} record(s) match {against.checkpoints} signed checkpoint(s) "
-              f"in {path}")
-    else:
-        print(f"no signed checkpoints in {path}: only the chain was checked")
+    for line in checkpoints.summary(against, path, settings.gateway.checkpoint_tsa_url is not None):
+        print(line)
+    return 0
+
+
+def _verify_bundle(args, settings) -> int:
+    """A bundle checked against --ca, or against the CAs of the state dir's test PKI."""
+    from gateway import journal_export
+    from gateway.security.certs import load_certificates
+
+    try:
+        if args.ca:
+            given = load_certificates(Path(args.ca).read_bytes())
+            anchors = [cert for cert in given if cert.issuer == cert.subject]
+            intermediates = [cert for cert in given if cert.issuer != cert.subject]
+        elif (found := common.state(args)).missing():  # the bundle's integrity is still checked, trusting no CA
+            print(f"no state dir at {found.path}: no CA is trusted (--ca names one)", file=sys.stderr)
+            anchors, intermediates = [], []
+        else:
+            anchors, intermediates = journal_export.offline_trust(settings, found.path)
+        described = journal_export.verify_bundle(Path(args.bundle), anchors, intermediates)
+    except journal_export.BundleError as exc:
+        print(f"bundle BROKEN: {exc}")
+        return 1
+    except (OSError, ValueError) as exc:
+        raise common.CommandError(str(exc)) from None
+    print(f"bundle OK: records {described['from']}-{described['to']} ({described['records']}), "
+          f"{described['checkpoints']} signed checkpoint(s), {len(described['uncovered'])} record(s) signed by the "
+          "bundle only")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from gateway import checkpoints, journal_export
+    from gateway.journal import Journal
+
+    settings = common.settings(args)
+    state_dir = common.state(args, must_exist=True).path
+    path = Path(args.checkpoints) if args.checkpoints else state_dir / checkpoints.FILE_NAME
+    store = common.open_store(args)
+    try:
+        journal = Journal(store)
+        first, last = journal_export.seq_range(journal, args.first, args.last, args.since, args.until)
+        out = Path(args.out or f"journal-{first}-{last}.tar")
+        described = journal_export.export(journal, first, last, path, journal_export.gateway_signer(
+            settings, state_dir), out, datetime.now(timezone.utc), tuple(_gateway_certificates(settings, state_dir)))
+    except (journal_export.BundleError, OSError, ValueError) as exc:
+        raise common.CommandError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"{out}: records {first}-{last} ({described['records']}), {described['checkpoints']} signed "
+          f"checkpoint(s); {len(described['uncovered'])} record(s) no checkpoint signs yet")
     return 0
 
 
@@ -104,4 +156,16 @@ def register(sub) -> None:
                                             "naming the first broken record")
     common.add_common(verify)
     verify.add_argument("--checkpoints", help="the checkpoint file (default: <state_dir>/journal-checkpoints.jsonl)")
+    verify.add_argument("--bundle", help="check an exported bundle (tar file or its unpacked folder) instead")
+    verify.add_argument("--ca", help="with --bundle: the CA certificates (PEM) to trust, instead of the gateway's")
     verify.set_defaults(func=cmd_verify)
+    export = jsub.add_parser("export", help="write records, their checkpoints and certificates as a signed "
+                                            "bundle that openssl verifies (docs/security.md)")
+    common.add_common(export)
+    export.add_argument("--from", dest="first", type=int, help="the first seq (default: the first record)")
+    export.add_argument("--to", dest="last", type=int, help="the last seq (default: the last record)")
+    export.add_argument("--since", type=_moment, help="only records started at or after (ISO-8601)")
+    export.add_argument("--until", type=_moment, help="only records started before (ISO-8601)")
+    export.add_argument("--checkpoints", help="the checkpoint file (default: <state_dir>/journal-checkpoints.jsonl)")
+    export.add_argument("--out", help="the bundle's tar file (default: journal-<from>-<to>.tar)")
+    export.set_defaults(func=cmd_export)

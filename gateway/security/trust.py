@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography import x509
 
 from gateway.security.algorithms import AlgorithmPolicy
+from gateway.security.certfolders import TrustFolder, read_certificates
 from gateway.security.certs import CertificateValidator
 from gateway.security.issuerserial import CertificateIndex
 
@@ -30,3 +31,17 @@ class GatewaySecurity:
     # The participants' pinned certificates by configured path, read at start-up: the first message
     # gets the verdict every later one does.
     pinned: dict[Path, x509.Certificate]
+
+
+def configured_trust(trust_anchors: tuple[Path, ...], pki, read=read_certificates
+                     ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """(anchors, intermediates): the configured `gateway.trust_anchors` files (`read` reads each), or else the
+    test PKI's CAs (none before `shep pki init`); and the CA certificates an integrator added (`shep pki trust
+    add`)."""
+    if trust_anchors:
+        trusted = [cert for path in trust_anchors for cert in read(path)]
+    else:
+        trusted = [*pki.trust_anchors(), *pki.intermediates()] if pki.initialised() else []
+    trusted += TrustFolder.of_pki(pki.dir).certificates()
+    return ([cert for cert in trusted if cert.issuer == cert.subject],
+            [cert for cert in trusted if cert.issuer != cert.subject])

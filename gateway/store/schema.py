@@ -146,3 +146,17 @@ address_lockouts = Table(
     Column("failed_logins", Integer, nullable=False),  # since the last lockout (a success does not reset it)
     Column("locked_until", UTCDateTime()),
 )
+
+# The store's copy of each signed checkpoint (gateway/checkpoints.py), `checkpoint` being the line exactly as
+# appended to journal-checkpoints.jsonl: that file, outside the database, stays the authority. `id` and not
+# `seq` is the key: worker processes may each sign a range that ends at the same record.
+journal_checkpoints = Table(
+    "journal_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("written_at", UTCDateTime(), nullable=False),
+    Column("checkpoint", Text, nullable=False),
+    Index("ix_journal_checkpoints_seq", "seq"),
+)

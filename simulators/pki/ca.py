@@ -1,5 +1,6 @@
 """The test national CA (НУЦ РК / ҰКО): its state, initialisation, issuance and revocation; the hierarchy and
-how certificates are built are in `hierarchy`, the CRL and OCSP services in `status`.
+how certificates are built are in `hierarchy`, the CRL and OCSP services in `status`, the time-stamp
+authority in `tsa`.
 
 State lives in files under `<state_dir>/pki/` so that `shep pki` commands and a running server share
 it: every change takes an exclusive `flock` on `.lock` and replaces `index.json` atomically; readers
@@ -29,6 +30,7 @@ from simulators.pki.hierarchy import (ALGORITHMS, available, CA, CA_BACKDATE, CA
                                       UPDATE_INTERVAL, ca_name, cert_pem, certificate_builder, iso, reason_flag,
                                       signed, utc_now)
 from simulators.pki.status import RevocationStatus
+from simulators.pki.tsa import TimeStamping
 
 
 class NotInitialised(RuntimeError):
@@ -51,7 +53,7 @@ class IssuedCertificate:
     serial: int
 
 
-class TestPKI(RevocationStatus):
+class TestPKI(RevocationStatus, TimeStamping):
     """The test CA over one state directory; cheap to construct, loads keys and certificates on first use."""
 
     __test__ = False  # not a pytest test class despite its name

@@ -1,4 +1,5 @@
-"""HTTP face of the test PKI, mounted at `/pki`: CA certificates, CRLs and OCSP (RFC 6960 appendix A)."""
+"""HTTP face of the test PKI, mounted at `/pki`: CA certificates, CRLs, OCSP (RFC 6960 appendix A) and the
+time-stamp authority (RFC 3161 §3.4)."""
 from __future__ import annotations
 
 import base64
@@ -9,8 +10,18 @@ from twisted.web import resource
 
 from gateway.web.body import read_body
 from simulators.pki.ca import NotInitialised, TestPKI
+from simulators.pki.hierarchy import ISSUING
 
 MAX_OCSP_REQUEST = 64 * 1024  # a request holds one CertID and a nonce: a few hundred bytes
+MAX_TSA_REQUEST = 64 * 1024  # an imprint, a nonce, a policy: about a hundred bytes
+# POST path -> (what it takes, its media type, its largest size, the answer's media type, the PKI's answer).
+_OCSP = ("an OCSP request", b"application/ocsp-request", MAX_OCSP_REQUEST, b"application/ocsp-response")
+_TSA = ("a time-stamp query", b"application/timestamp-query", MAX_TSA_REQUEST, b"application/timestamp-reply")
+_POSTS = {
+    ("ocsp",): (*_OCSP, lambda pki, der: pki.ocsp(der)),
+    ("tsa",): (*_TSA, lambda pki, der: pki.timestamp(der)),  # the TSA of the gateway's algorithm
+    **{("tsa", alg): (*_TSA, lambda pki, der, alg=alg: pki.timestamp(der, alg)) for alg in ISSUING},
+}
 
 
 def _decode_get_request(encoded: str) -> bytes:
@@ -26,7 +37,7 @@ def _decode_get_request(encoded: str) -> bytes:
 
 
 class PKIResource(resource.Resource):
-    """GET crl/<slug>.crl, GET ca/<slug>.cer, POST ocsp, GET ocsp/<base64 request>."""
+    """GET crl/<slug>.crl, GET ca/<slug>.cer, POST ocsp, GET ocsp/<base64 request>, POST tsa[/<alg>]."""
 
     isLeaf = True
 
@@ -69,15 +80,17 @@ class PKIResource(resource.Resource):
         return self._text(request, 404, "not found")
 
     def render_POST(self, request):
-        if [s for s in request.postpath if s] != [b"ocsp"]:
+        path = tuple(s.decode("utf-8", "replace") for s in request.postpath if s)
+        if path not in _POSTS:
             return self._text(request, 404, "not found")
+        what, wanted, limit, answer_type, answer = _POSTS[path]
         content_type = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
-        if content_type != b"application/ocsp-request":
-            return self._text(request, 415, "an OCSP request is sent as Content-Type: application/ocsp-request")
-        body = read_body(request, MAX_OCSP_REQUEST)
+        if content_type != wanted:
+            return self._text(request, 415, f"{what} is sent as Content-Type: {wanted.decode()}")
+        body = read_body(request, limit)
         if body is None:
-            return self._text(request, 413, f"an OCSP request is at most {MAX_OCSP_REQUEST} bytes")
-        return self._guarded(request, lambda: self._ocsp(request, body))
+            return self._text(request, 413, f"{what} is at most {limit} bytes")
+        return self._guarded(request, lambda: self._reply(request, 200, answer_type, answer(self.pki, body)))
 
 
 def pki_resource(pki: TestPKI) -> resource.Resource:
