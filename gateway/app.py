@@ -96,6 +96,8 @@ class GatewayApp:
         self.pool = ThreadPool(minthreads=gw.worker_threads, maxthreads=gw.worker_threads, name="shep-work")
         # Passwords not verified before are hashed in a pool of their own: guesses never queue in shep-work.
         self.password_pool = ThreadPool(minthreads=1, maxthreads=1, name="shep-passwords")
+        # Checkpoints (a signature, maybe a TSA round trip of up to 10 s) never hold up a message in shep-work.
+        self.checkpoint_pool = ThreadPool(minthreads=1, maxthreads=1, name="shep-checkpoints")
         passwords = PasswordVerifier(run=lambda func, *args: deferToThreadPool(reactor, self.password_pool,
                                                                                 func, *args))
         self.env = Environment(settings=gw, registry=settings.registry, passwords=passwords,
@@ -297,6 +299,7 @@ class GatewayApp:
         # Started only once everything is in place: a pool thread left running would keep the process alive.
         self.pool.start()
         self.password_pool.start()
+        self.checkpoint_pool.start()
         self.push.start()
         self._checkpointing = task.LoopingCall(self._checkpoint)
         self._checkpointing.clock = self.reactor
@@ -311,7 +314,7 @@ class GatewayApp:
         return self.pki.timestamp if url == "pki" else http_timestamper(url)
 
     def _checkpoint(self):
-        deferred = self.run_in_pool(self._record_and_sign)
+        deferred = deferToThreadPool(self.reactor, self.checkpoint_pool, self._record_and_sign)
         # Retried at the next tick: the records a checkpoint would cover are still there, held hops still held.
         deferred.addErrback(lambda failure: log.error("journal checkpoint failed (%d hop(s) held): %s",
                                                       self.journal.held, failure.getErrorMessage()))
@@ -334,6 +337,7 @@ class GatewayApp:
         if self.pool.started:
             # Joins the worker threads: no journal write is cut in half.
             self.pool.stop()
-        if self.password_pool.started:
-            self.password_pool.stop()
+        for pool in (self.password_pool, self.checkpoint_pool):
+            if pool.started:
+                pool.stop()
         self.store.close()
