@@ -71,7 +71,10 @@ def test_wheel_contents(wheel):
         entry_text = archive.read(entry_points).decode("utf-8")
     expected = {"wsdl/SyncChannel-v10.wsdl", "wsdl/SyncChannel-v10-Interfaces.wsdl",
                 "gateway/defaults/shep.toml", "gateway/defaults/demo-echo.xsd",
-                "gateway/cli.py", "simulators/echo.py"}
+                "gateway/cli.py", "simulators/echo.py",
+                # the web pages' templates, catalogues and stylesheet (docs/web.md)
+                "endpoints/web/templates/base.html", "endpoints/web/messages/kk.toml", "endpoints/web/static/web.css",
+                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
@@ -158,6 +161,12 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
         assert schema.get("targetNamespace") == "http://bip.bee.kz/SyncChannel/v10/Types"
         comments = [el.text for el in schema.iter(etree.Comment)]
         assert marker in comments, "the XSD was not served from the installed copy"
+
+        # The portal's pages, rendered from the installed templates.
+        with HTTP.open(f"{base}/portal/", timeout=HTTP_TIMEOUT) as response:
+            page = response.read().decode("utf-8")
+            assert response.status == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert "1414" in page and "/portal/static/web.css" in page
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=STOP_TIMEOUT) == 0

@@ -8,9 +8,11 @@ Diagram 1 of the regulation, from the portal's side:
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 
@@ -21,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from endpoints.portal import attachment
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.signer import (CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe,
-                                     parse_credentials)
+                                     parse_credentials, parse_pkcs12)
 from endpoints.portal.tables import citizens, inbox, requests, sessions
 from gateway import contract as c
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient, ReceivedMessage
@@ -73,6 +75,14 @@ class PortalError(Exception):
 
     def as_json(self) -> dict:
         return {"error": self.code, "message": self.message, **self.details}
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file the citizen downloads: the signed result, its PDF."""
+    body: bytes
+    content_type: str
+    filename: str
 
 
 class Invalid(PortalError):
@@ -173,7 +183,12 @@ class Portal:
         credentials = None
         if self.issue_certificate is not None:
             # The citizen's SIGN certificate, as the national CA would issue it.
-            key, certificate = self.issue_certificate(iin, surname, name, patronymic)
+            try:
+                key, certificate = self.issue_certificate(iin, surname, name, patronymic)
+            except ValueError as exc:  # X.509 holds at most 64 characters in CN (surname and name) and SN
+                log.info("no certificate for %s: %s", iin, exc)
+                raise Invalid({"surname": "фамилия и имя вместе не длиннее 63 символов (поле CN сертификата)"}) \
+                    from None
             credentials = Credentials(key, certificate)
         record = dict(iin=iin, password_hash=hash_password(password, iterations=self.settings.password_iterations),
                       surname=surname, name=name, patronymic=patronymic, birth_date=born,
@@ -255,23 +270,55 @@ class Portal:
     # -- the citizen's certificate -------------------------------------------------------------------
 
     def certificate(self, iin: str) -> dict:
+        """The certificate chosen for signing."""
         credentials = self.certificates.load(iin)
         if credentials is None:
             raise PortalError(404, "NO_CERTIFICATE", "Сертификат ЭЦП не загружен")
         return describe(credentials.certificate)
 
-    def replace_certificate(self, iin: str, body: dict) -> dict:
-        """Upload (or replace) the citizen's SIGN certificate and key, PEM; checked only at signing (condition 2)."""
-        certificate, key, password = body.get("certificate"), body.get("key"), body.get("password")
-        if not isinstance(certificate, str) or not isinstance(key, str) or \
-                (password is not None and not isinstance(password, str)):
-            raise Invalid({"certificate": "PEM сертификата", "key": "PEM закрытого ключа"})
+    def list_certificates(self, iin: str) -> list[dict]:
+        """Process 3: the certificates the citizen may choose from (a citizen may hold several)."""
+        chosen = self.certificates.chosen(iin)
+        return [{**describe(credentials.certificate), "chosen": entry == chosen}
+                for entry, credentials in self.certificates.all(iin)]
+
+    def add_certificate(self, iin: str, body: dict, *, choose: bool = True) -> dict:
+        """Upload a SIGN certificate and its key: PEM (`certificate`, `key`, `password`) or a PKCS#12
+        container (`pkcs12`: bytes or base64, `password`); checked only at signing (condition 2)."""
+        password = body.get("password")
+        if password is not None and not isinstance(password, str):
+            raise Invalid({"password": "строка"})
+        container = body.get("pkcs12")
         try:
-            credentials = parse_credentials(certificate, key, password)
+            if container is not None:
+                if isinstance(container, str):
+                    try:
+                        container = base64.b64decode(container, validate=True)
+                    except ValueError:
+                        raise Invalid({"pkcs12": "PKCS#12 в base64"}) from None
+                if not isinstance(container, bytes) or not container:
+                    raise Invalid({"pkcs12": "PKCS#12 в base64"})
+                credentials = parse_pkcs12(container, password)
+            else:
+                certificate, key = body.get("certificate"), body.get("key")
+                if not isinstance(certificate, str) or not isinstance(key, str):
+                    raise Invalid({"certificate": "PEM сертификата", "key": "PEM закрытого ключа"})
+                credentials = parse_credentials(certificate, key, password)
         except ValueError as exc:
             raise Invalid({str(exc).split(":", 1)[0]: str(exc)}) from None
-        self.certificates.save(iin, credentials)
-        return describe(credentials.certificate)
+        entry = self.certificates.save(iin, credentials, choose=choose)
+        return {**describe(credentials.certificate), "chosen": self.certificates.chosen(iin) == entry}
+
+    def replace_certificate(self, iin: str, body: dict) -> dict:
+        """`PUT /certificate`: upload one and choose it for signing."""
+        return self.add_certificate(iin, body, choose=True)
+
+    def choose_certificate(self, iin: str, entry: str) -> dict:
+        try:
+            self.certificates.choose(iin, entry)
+        except KeyError:
+            raise PortalError(404, "NO_CERTIFICATE", f"Сертификат ЭЦП {entry} не найден") from None
+        return {**self.certificate(iin), "chosen": True}
 
     # -- process 3: the service and its form ------------------------------------------------------------
 
@@ -393,7 +440,11 @@ class Portal:
         with self.engine.begin() as conn:
             conn.execute(update(requests).where(requests.c.id == row_id).values(updated_at=self.clock(), **values))
 
-    def sign_request(self, iin: str, number: str) -> dict:
+    def sign_request(self, iin: str, number: str, certificate: str | None = None) -> dict:
+        """Process 3's choice of the EDS certificate (`certificate`: its id; default the one chosen before),
+        condition 2 on it, then process 5."""
+        if certificate is not None:
+            self.choose_certificate(iin, certificate)
         with self.engine.begin() as conn:
             row = self._own(conn, iin, number, lock=True)
             if row.status != DRAFT:
@@ -413,7 +464,7 @@ class Portal:
         now = self.clock()
         # The IIN the request speaks for on the signer's behalf: the representative's for a child.
         signer_iin = row.representative_iin or row.applicant_iin
-        credentials = self.certificates.load(row.owner_iin)
+        credentials = self.certificates.load(row.owner_iin)  # the chosen one
         refusals = confirm_signer(credentials, signer_iin, self.validator, now)
         if refusals:
             reasons = [refusal.as_json() for refusal in refusals]
@@ -562,6 +613,31 @@ class Portal:
             answer["refusal"] = refusal
             answer["matches_request"] = refusal.get("requestNumber") == row.number
         return answer
+
+    def result_document(self, iin: str, number: str) -> "Document":
+        """The signed result as received (the coupon or the refusal), to keep and verify elsewhere."""
+        with self.engine.begin() as conn:
+            row = self._own(conn, iin, number)
+        if row.result_type is None:
+            raise PortalError(409, "RESULT_NOT_READY", "Результат ещё не получен: обновите статус",
+                              request=self._view(row))
+        kind = "coupon" if row.result_type == "COUPON" else "refusal"
+        return Document(row.result_document, "application/xml", f"{number}-{kind}.xml")
+
+    def result_pdf(self, iin: str, number: str) -> "Document":
+        """The coupon as a printable PDF (the clinic's paper form), signed by whom the signature names."""
+        from endpoints.provider.payload import read_coupon
+        from endpoints.provider.pdf import coupon_pdf
+
+        with self.engine.begin() as conn:
+            row = self._own(conn, iin, number)
+        if row.result_type != "COUPON":
+            raise PortalError(409, "NO_COUPON", f"По заявке {number} нет талона ({row.status})",
+                              request=self._view(row))
+        signature = self._verify_result(row.result_document, row.form["clinic_bin"])
+        signer = (signature.get("signer") or {}).get("common_name") or ""
+        coupon = read_coupon(c.PARSER.parse(row.result_document).getroot())
+        return Document(coupon_pdf(coupon, signer=signer), "application/pdf", f"{number}-coupon.pdf")
 
     def _verify_result(self, document: bytes, clinic_bin: str) -> dict:
         """The EDS of the clinic's authorised person: the signature, the certificate now, and whose BIN it is."""
