@@ -30,6 +30,7 @@ _SAFE_NEXT = re.compile(r"^[A-Za-z0-9_./-]{0,200}$")
 ADDRESS = ("region", "city", "district", "street", "building", "flat")
 CHILD = ("iin", "surname", "name", "patronymic")
 EDS_KEYS = frozenset(f"portal.eds.{code}" for code in REASONS_RU)
+DISTRICT_KINDS = frozenset(f"portal.district_kind.{kind}" for kind in ("therapeutic", "paediatric", "general"))
 # PortalError code → (catalogue key of the refusal, HTTP status of its page)
 REFUSALS = {
     "AUTH_REFUSED": "portal.refusal.auth", "ALREADY_REGISTERED": "portal.refusal.registered",
@@ -80,7 +81,8 @@ class PortalPages:
 
     def _page(self, template: str, citizen: dict | None, status: int = 200, **context) -> Page:
         return Page(template, {"citizen": citizen, "service_name": SERVICE_NAMES, "reasons": attachment.REASONS,
-                               "eds_codes": EDS_KEYS, "refusal": None, "refusal_params": {}, **context}, status)
+                               "eds_codes": EDS_KEYS, "district_kinds": DISTRICT_KINDS, "refusal": None,
+                               "refusal_params": {}, **context}, status)
 
     def _errors(self, view: View, error: PortalError) -> dict[str, str]:
         """The refused fields, keyed as the form names them, each with its hint in the page's language."""
