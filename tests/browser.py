@@ -93,12 +93,19 @@ class Portal:
 
     def press(self, text: str) -> None:
         """Click the button `text` and wait for the page it leads to (the old one gone)."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
         element = self.button(text)
         element.click()
-        WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(element))
+
+        def gone(_) -> bool:
+            try:
+                element.is_enabled()
+            except WebDriverException:  # stale, or (while the page changes) "does not belong to the document"
+                return True
+            return False
+        WebDriverWait(self.driver, WAIT).until(gone)
 
     def fill(self, **fields) -> None:
         from selenium.webdriver.common.by import By

@@ -355,3 +355,20 @@ async def test_every_page_is_valid_html_in_both_languages(site, lang):
         document = parse_strict(page.body)  # raises on any parse error
         assert document.get("lang") == lang, path
         assert not re.search(rb"portal\.[a-z_]+\.[a-z_]", page.body), f"{path}: a catalogue key shown as text"
+
+
+@pytest_twisted.ensureDeferred
+async def test_failures_are_pages_with_their_reason_never_a_traceback(site, monkeypatch):
+    web = browser(site, "ru")
+    login = await web.get("/login")
+    too_big = await web.submit(login, "login", iin="1" * (300 * 1024), password="x")
+    assert too_big.status == 413 and "Слишком большие данные" in too_big.text
+    wrong_method = await web.request("DELETE", "/login")
+    assert wrong_method.status == 405 and wrong_method.header("allow") == "GET, POST"
+
+    def broken():
+        raise RuntimeError("a secret detail of the failure")
+    monkeypatch.setattr(site.portal, "services", broken)
+    failed = await web.get("/")
+    assert failed.status == 500 and "Внутренняя ошибка" in failed.text
+    assert b"secret detail" not in failed.body and b"Traceback" not in failed.body

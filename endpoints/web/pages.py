@@ -271,7 +271,8 @@ class PagesResource(resource.Resource):
         return result.status, {"Content-Type": HTML, "Cache-Control": "no-store"}, self.render_page(view, result)
 
     def render_page(self, view: View, page: Page) -> bytes:
-        here = view.url("/".join(view.path)) if view.method == "GET" else view.url()
+        # The language switch re-opens this page (a form page also after its POST was refused).
+        here = view.url("/".join(view.path))
         context = {"lang": view.lang, "t": view.t, "url": view.url, "csrf_field": security.CSRF_FIELD,
                    "csrf_token": security.csrf_token(self.secret, view.session_id),
                    "languages": [(code, i18n.NAMES[code], f"{here}?lang={code}") for code in i18n.LANGUAGES],
