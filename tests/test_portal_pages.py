@@ -372,3 +372,20 @@ async def test_failures_are_pages_with_their_reason_never_a_traceback(site, monk
     failed = await web.get("/")
     assert failed.status == 500 and "Внутренняя ошибка" in failed.text
     assert b"secret detail" not in failed.body and b"Traceback" not in failed.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_parent_fills_the_form_for_a_child(site):
+    from tests.test_portal import CHILD_IIN
+
+    web = browser(site, "ru")
+    await logged_in(web)
+    form = await web.get("/requests/new")
+    refused = await web.submit(form, "request-form", clinic_bin=CLINIC_BIN, child__iin=CHILD_IIN, child__name="Алия",
+                               address__city="Актау")
+    errors = {p.get("id") for p in refused.html.iter("{http://www.w3.org/1999/xhtml}p") if p.get("class") == "error"}
+    assert refused.status == 400 and errors == {"e-child.surname", "e-address.region"}
+    sign_page = await web.submit(refused, "request-form", child__surname="Ахметова",
+                                 address__region="Мангистауская область")
+    facts = "".join(sign_page.find("signed-data").itertext())
+    assert sign_page.find("signed-iin").text == CHILD_IIN and CITIZEN_IIN in facts  # the representative signs
