@@ -8,7 +8,8 @@ the portal reaches the clinic only through the gateway's AsyncChannel, as partic
 from endpoints.portal.calendar import WorkingCalendar
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.pages import portal_pages
-from endpoints.portal.service import Portal, PortalError, build_portal
+from endpoints.portal.model import PortalError
+from endpoints.portal.service import Portal, build_portal
 from endpoints.portal.signer import issuer_from_pki
 from endpoints.portal.web import PortalResource
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from twisted.web import resource
 
 from endpoints.portal import attachment
-from endpoints.portal.service import REFUSED, SERVICE_NAMES, Portal, PortalError
+from endpoints.portal.model import REFUSED, SERVICE_NAMES, PortalError
+from endpoints.portal.service import Portal
 from endpoints.portal.signer import REASONS_RU
 from endpoints.web.i18n import moment
 from endpoints.web.pages import Download, Page, PageError, PagesResource, Redirect, Route, View

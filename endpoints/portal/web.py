@@ -14,7 +14,9 @@ from typing import Callable
 from twisted.internet import threads
 from twisted.web import resource, server
 
-from endpoints.portal.service import Document, Portal, PortalError
+from endpoints.portal.model import PortalError
+from endpoints.portal.results import Document
+from endpoints.portal.service import Portal
 from gateway.web.body import read_body
 
 log = logging.getLogger("shep.portal")
