@@ -328,6 +328,10 @@ async def test_login_cookie_is_httponly_strict_and_pages_need_it(site):
     web = browser(site)
     page = await web.get("/requests/new")
     assert page.url.endswith("/login?next=requests/new")
+    # The language switch keeps where the login leads.
+    switch = {a.get("hreflang"): a.get("href") for a in page.html.iter("{http://www.w3.org/1999/xhtml}a")
+              if a.get("hreflang")}
+    assert switch == {"ru": "/portal/login?lang=ru&next=requests/new"}
     await logged_in(web)
     login = next(line for line in web.set_cookie_lines if line.startswith("portal_session="))
     assert "HttpOnly" in login and "SameSite=Strict" in login and "Path=/portal/" in login

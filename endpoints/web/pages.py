@@ -273,9 +273,10 @@ class PagesResource(resource.Resource):
     def render_page(self, view: View, page: Page) -> bytes:
         # The language switch re-opens this page (a form page also after its POST was refused).
         here = view.url("/".join(view.path))
+        kept = "".join(f"&{quote(k)}={quote(v)}" for k, v in view.query.items() if k != "lang")
         context = {"lang": view.lang, "t": view.t, "url": view.url, "csrf_field": security.CSRF_FIELD,
                    "csrf_token": security.csrf_token(self.secret, view.session_id),
-                   "languages": [(code, i18n.NAMES[code], f"{here}?lang={code}") for code in i18n.LANGUAGES],
+                   "languages": [(code, i18n.NAMES[code], f"{here}?lang={code}{kept}") for code in i18n.LANGUAGES],
                    "static": lambda name: view.url(f"static/{name}"), **page.context}
         return self.env.get_template(page.template).render(context).encode("utf-8")
 
