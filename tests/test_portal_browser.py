@@ -42,7 +42,7 @@ def driver(tmp_path):
 
 
 @pytest.mark.parametrize("lang", ["kk", "ru"])
-def test_diagram_1_in_chromium(server, driver, tmp_path, lang):
+def test_diagram_1_in_chromium(driver, server, tmp_path, lang):  # no browser: skipped before the server starts
     walk = browser.walk_diagram_1(driver, server, driver.downloads, lang=lang)
     refused = {"kk": "Авторизациядан бас тартылды", "ru": "Отказ в авторизации"}[lang]
     assert refused in walk.refused_login
