@@ -11,9 +11,10 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
-from gateway.demo import AKTAU_P2, _candidates, _zone_aktau_p2
+from endpoints.provider import load as load_clinics
 from simulators.gbdfl.population import build_population
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,6 +23,7 @@ SKIP_REASON = "needs chromium (Debian package chromium)"
 WAIT = 30.0  # seconds for any page or answer: the loop that waits for the clinic is bounded by it
 PASSWORD = "browser-pass-2026"
 WIDTH, HEIGHT = 1100, 900
+AKTAU_P2 = "050640382083"  # «Поликлиника № 2 г. Актау» of the shipped clinics (endpoints/provider/defaults)
 
 
 def available() -> bool:
@@ -47,9 +49,16 @@ def chromium(downloads: Path):
 
 
 def citizen():
-    """A person of the ЖТ ММБ (the server's own seed) living in the zone of the Aktau clinic AKTAU_P2, so the
-    clinic attaches them."""
-    return next(_candidates(build_population(), "Г.АКТАУ", _zone_aktau_p2))
+    """A living adult of the ЖТ ММБ (the server's own seed) registered at one address, in the service zone of
+    the clinic AKTAU_P2 as the shipped clinics file draws it: the clinic attaches them."""
+    zone = load_clinics().clinic(AKTAU_P2).zone
+    for person in build_population():
+        address = person.reg_address
+        if (address is not None and person.death_date is None and not person.addresses and person.surname
+                and person.birth_date.year <= date.today().year - 20
+                and any(area.covers(address.district.region.ru, address.town, address.street) for area in zone)):
+            return person
+    raise LookupError(f"nobody in the population lives in the zone of {AKTAU_P2}")
 
 
 @dataclass
