@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test bench lint wheel clean
+.PHONY: run test bench lint wheel clean screens
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required") if sys.version_info < (3, 11) else None'
@@ -38,6 +38,11 @@ test: $(STAMP)
 # Loopback load, bounded (about two minutes): bench/results/<date>.json and .md, and the table in README.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+# A PNG of each main portal page in docs/screens/ (shown in README.md), by the browser test's own walk of diagram 1;
+# needs Chromium and its driver (Debian packages chromium, chromium-driver).
+screens: $(STAMP)
+	$(BIN)/python -m tests.screens
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -176,7 +176,8 @@ class GatewayApp:
             build_population(**population), *operator_credentials(self.pki, self.state_dir),
             transport_signature=signs, gateway_certificate=self.env.security.signing.certificate if signs else None)))
         if "portal" in tables:
-            from endpoints.portal import PortalResource, build_portal, issuer_from_pki
+            from endpoints.portal import PortalResource, build_portal, issuer_from_pki, portal_pages
+            from endpoints.web.security import load_secret
             settings = portal_settings(self.settings)
             if "state_dir" not in tables["portal"]:
                 settings = settings.replace(state_dir=self.state_dir)
@@ -185,7 +186,9 @@ class GatewayApp:
                                   engine=None if settings.store_url else self.store.engine,
                                   issue_certificate=issuer_from_pki(self.pki),
                                   transport_credentials=self._portal_credentials(settings))
-            self.site.resource.putChild(b"portal", PortalResource(portal))
+            # The citizen's pages at /portal/, the JSON API under /portal/api/ (docs/web.md, docs/api.md).
+            self.site.resource.putChild(b"portal", portal_pages(portal, secret=load_secret(self.state_dir),
+                                                                api=PortalResource(portal)))
         if "clinic" in tables:
             from endpoints.provider import ProviderSystem
 

@@ -74,7 +74,10 @@ def test_wheel_contents(wheel):
                 "gateway/cli/__init__.py", "gateway/cli/serve.py", "simulators/echo.py",
                 # The coupon's fallback font, with its license (endpoints/provider/couponfont.py).
                 "endpoints/provider/fonts/DejaVuSans.ttf", "endpoints/provider/fonts/DejaVuSans-Bold.ttf",
-                "endpoints/provider/fonts/LICENSE"}
+                "endpoints/provider/fonts/LICENSE",
+                # the web pages' templates, catalogues and stylesheet (docs/web.md)
+                "endpoints/web/templates/base.html", "endpoints/web/messages/kk.toml", "endpoints/web/static/web.css",
+                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
@@ -166,6 +169,12 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
         assert schema.get("targetNamespace") == "http://bip.bee.kz/SyncChannel/v10/Types"
         comments = [el.text for el in schema.iter(etree.Comment)]
         assert marker in comments, "the XSD was not served from the installed copy"
+
+        # The portal's pages, rendered from the installed templates.
+        with HTTP.open(f"{base}/portal/", timeout=HTTP_TIMEOUT) as response:
+            page = response.read().decode("utf-8")
+            assert response.status == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert "1414" in page and "/portal/static/web.css" in page
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=STOP_TIMEOUT) == 0

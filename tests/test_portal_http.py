@@ -338,3 +338,57 @@ async def test_an_unexpected_failure_is_json_without_a_traceback(stand, monkeypa
     monkeypatch.setattr(stand.portal, "services", broken)
     code, error, _ = await stand.api("GET", "/services")
     assert (code, error) == (500, {"error": "INTERNAL_ERROR", "message": "Внутренняя ошибка портала"})
+
+
+@pytest_twisted.ensureDeferred
+async def test_several_certificates_a_p12_and_the_result_as_files(stand, pki):
+    """The JSON side of what the pages add: the citizen's certificates (list, a PKCS#12 upload, the choice at
+    signing) and the signed result as an XML file and as a PDF."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    token = await stand.citizen()
+    other = pki.cert("portal-http-other", kind="person", iin=OTHER_IIN)
+    container = pkcs12.serialize_key_and_certificates(b"eds", other.key, other.cert, None,
+                                                      BestAvailableEncryption(b"p12-pass"))
+    code, wrong, _ = await stand.api("POST", "/certificates", {"pkcs12": base64.b64encode(container).decode(),
+                                                               "password": "wrong"}, token)
+    assert (code, wrong["error"], list(wrong["fields"])) == (400, "VALIDATION_FAILED", ["pkcs12"])
+    code, added, _ = await stand.api("POST", "/certificates", {"pkcs12": base64.b64encode(container).decode(),
+                                                               "password": "p12-pass", "choose": False}, token)
+    assert (code, added["iin"], added["chosen"]) == (201, OTHER_IIN, False)
+    code, listing, _ = await stand.api("GET", "/certificates", token=token)
+    assert {(c["iin"], c["chosen"]) for c in listing["certificates"]} == {(OTHER_IIN, False), (CITIZEN_IIN, True)}
+    code, missing, _ = await stand.api("POST", "/certificates/0000000000000000/choose", token=token)
+    assert (code, missing["error"]) == (404, "NO_CERTIFICATE")
+
+    code, draft, _ = await stand.api("POST", "/requests", {"clinic_bin": CLINIC_BIN, "reason": "FREE_CHOICE"}, token)
+    number = draft["number"]
+    code, refused, _ = await stand.api("POST", f"/requests/{number}/sign", {"certificate": added["id"]}, token)
+    assert (code, refused["error"], refused["reasons"][0]["code"]) == (422, "EDS_NOT_CONFIRMED", "IIN_MISMATCH")
+    code, chosen, _ = await stand.api("GET", "/certificate", token=token)
+    assert chosen["id"] == added["id"]  # signing with it chose it
+
+    code, draft, _ = await stand.api("POST", "/requests", {"clinic_bin": CLINIC_BIN, "reason": "FREE_CHOICE"}, token)
+    number = draft["number"]
+    own = next(c["id"] for c in listing["certificates"] if c["iin"] == CITIZEN_IIN)
+    code, sent, _ = await stand.api("POST", f"/requests/{number}/sign", {"certificate": own}, token)
+    assert (code, sent["status"]) == (200, "SENT")
+    message, request = await pulled_request(stand, CITIZEN_IIN)
+    response = await treq.get(f"{stand.base}/requests/{number}/result.xml",
+                              headers={"Authorization": f"Bearer {token}"}, persistent=False)
+    assert response.code == 409
+    await response.content()
+    await stand.answer("RESPONSE", coupon(number, request), message.correlation_id)
+    await stand.api("POST", f"/requests/{number}/refresh", token=token)
+    for name, kind in (("result.xml", "application/xml"), ("coupon.pdf", "application/pdf")):
+        response = await treq.get(f"{stand.base}/requests/{number}/{name}",
+                                  headers={"Authorization": f"Bearer {token}"}, persistent=False)
+        body = await response.content()
+        assert (response.code, response.headers.getRawHeaders("content-type")) == (200, [kind])
+        assert response.headers.getRawHeaders("content-disposition")[0].startswith("attachment")
+        if kind == "application/pdf":
+            assert body.startswith(b"%PDF-")
+        else:
+            assert xmldsig.verify_document(body, policy=AlgorithmPolicy()).root.findtext("couponNumber") == "T-0001"

@@ -1,5 +1,6 @@
-"""The portal's use cases, blocking (the web layer runs them in threads): accounts, the citizen's
-certificate, the request form, condition 2, sending through the gateway, refreshing, viewing results.
+"""The portal's use cases, blocking (the web layer runs them in threads): accounts, the request form,
+condition 2 and sending through the gateway here; the citizen's certificates (`certificates`), refreshing
+(`inbound`) and viewing results (`results`) in the mixins `Portal` is made of; its vocabulary in `model`.
 
 Diagram 1 of the regulation, from the portal's side:
   (pre) register → process 1 login → condition 1 (else process 2: 401 "Отказ в авторизации") →
@@ -19,65 +20,27 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from endpoints.portal import attachment
+from endpoints.portal.certificates import CertificateCases
 from endpoints.portal.config import PortalSettings
-from endpoints.portal.signer import (CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe,
-                                     parse_credentials)
-from endpoints.portal.tables import citizens, inbox, requests, sessions
-from gateway import contract as c
-from gateway.asyncclient import AsyncFault, AsyncGatewayClient, ReceivedMessage
+from endpoints.portal.inbound import InboundCases
+from endpoints.portal.model import (AUTH_REFUSED, DRAFT, EDS_REFUSED, ERROR, SENT, SERVICE, SERVICE_NAMES, SIGNING,
+                                    STATUS_LABELS, Invalid, PortalError)
+from endpoints.portal.results import ResultCases
+from endpoints.portal.signer import CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe
+from endpoints.portal.tables import citizens, requests, sessions
+from gateway.asyncclient import AsyncFault, AsyncGatewayClient
 from gateway.client import load_credentials, sign_payload
 from gateway.passwords import hash_password, verify_password
-from gateway.security import xmldsig
-from gateway.security.algorithms import AlgorithmPolicy, SignatureError
+from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.certs import CertificateValidator, RevocationChecker
-from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin, subject_bin
+from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin
 from gateway.store import Store, lockouts, migrations
 
 log = logging.getLogger("shep.portal")
 
-SERVICE = "PHC_ATTACHMENT"
-SERVICE_NAMES = {"ru": "Прикрепление к медицинской организации, оказывающей первичную медико-санитарную помощь",
-                 "kk": "Медициналық-санитариялық алғашқы көмек көрсететін медициналық ұйымға тіркеу"}
-DRAFT, SIGNING, SENT, IN_PROGRESS, COMPLETED, REFUSED, ERROR = (
-    "DRAFT", "SIGNING", "SENT", "IN_PROGRESS", "COMPLETED", "REFUSED", "ERROR")
-STATUS_LABELS = {
-    DRAFT: {"ru": "Черновик", "kk": "Жоба"},
-    SIGNING: {"ru": "Подписание", "kk": "Қол қою"},
-    SENT: {"ru": "Заявка отправлена", "kk": "Өтінім жіберілді"},
-    IN_PROGRESS: {"ru": "В обработке", "kk": "Өңделуде"},
-    COMPLETED: {"ru": "Исполнена", "kk": "Орындалды"},
-    REFUSED: {"ru": "Отказано", "kk": "Бас тартылды"},
-    ERROR: {"ru": "Ошибка", "kk": "Қате"},
-}
-OPEN = (SENT, IN_PROGRESS)
-AUTH_REFUSED = "Отказ в авторизации"
-EDS_REFUSED = "Отказ в оказании услуги в связи с неподтверждением ЭЦП"
-# getMessageStatus / sendDeliveryNotification for a message already acknowledged (docs/async.md).
-NOT_PENDING = "SHEP-214"
-_PULL_ROUNDS = 20
-
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class PortalError(Exception):
-    """A refusal the citizen sees as JSON: HTTP status, stable code, message, and details."""
-
-    def __init__(self, status: int, code: str, message: str, **details):
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def as_json(self) -> dict:
-        return {"error": self.code, "message": self.message, **self.details}
-
-
-class Invalid(PortalError):
-    def __init__(self, fields: dict[str, str]):
-        super().__init__(400, "VALIDATION_FAILED", "Проверьте заполнение полей", fields=fields)
 
 
 def _token_hash(token: str) -> str:
@@ -128,8 +91,9 @@ def _age(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-class Portal:
-    """One portal over its tables, the citizens' certificates, and its gateway client."""
+class Portal(CertificateCases, InboundCases, ResultCases):
+    """One portal over its tables, the citizens' certificates, and its gateway client; the certificate,
+    refresh and result use cases are in `certificates`, `inbound` and `results`."""
 
     def __init__(self, settings: PortalSettings, *, engine: sqlalchemy.Engine, gateway: AsyncGatewayClient,
                  validator: CertificateValidator, issue_certificate: CertificateIssuer | None = None,
@@ -173,7 +137,12 @@ class Portal:
         credentials = None
         if self.issue_certificate is not None:
             # The citizen's SIGN certificate, as the national CA would issue it.
-            key, certificate = self.issue_certificate(iin, surname, name, patronymic)
+            try:
+                key, certificate = self.issue_certificate(iin, surname, name, patronymic)
+            except ValueError as exc:  # X.509 holds at most 64 characters in CN (surname and name) and SN
+                log.info("no certificate for %s: %s", iin, exc)
+                raise Invalid({"surname": "фамилия и имя вместе не длиннее 63 символов (поле CN сертификата)"}) \
+                    from None
             credentials = Credentials(key, certificate)
         record = dict(iin=iin, password_hash=hash_password(password, iterations=self.settings.password_iterations),
                       surname=surname, name=name, patronymic=patronymic, birth_date=born,
@@ -251,27 +220,6 @@ class Portal:
         return {"iin": row.iin, "surname": row.surname, "name": row.name, "patronymic": row.patronymic,
                 "birth_date": row.birth_date.isoformat(), "registered_at": self._local(row.registered_at),
                 "certificate": describe(credentials.certificate) if credentials else None}
-
-    # -- the citizen's certificate -------------------------------------------------------------------
-
-    def certificate(self, iin: str) -> dict:
-        credentials = self.certificates.load(iin)
-        if credentials is None:
-            raise PortalError(404, "NO_CERTIFICATE", "Сертификат ЭЦП не загружен")
-        return describe(credentials.certificate)
-
-    def replace_certificate(self, iin: str, body: dict) -> dict:
-        """Upload (or replace) the citizen's SIGN certificate and key, PEM; checked only at signing (condition 2)."""
-        certificate, key, password = body.get("certificate"), body.get("key"), body.get("password")
-        if not isinstance(certificate, str) or not isinstance(key, str) or \
-                (password is not None and not isinstance(password, str)):
-            raise Invalid({"certificate": "PEM сертификата", "key": "PEM закрытого ключа"})
-        try:
-            credentials = parse_credentials(certificate, key, password)
-        except ValueError as exc:
-            raise Invalid({str(exc).split(":", 1)[0]: str(exc)}) from None
-        self.certificates.save(iin, credentials)
-        return describe(credentials.certificate)
 
     # -- process 3: the service and its form ------------------------------------------------------------
 
@@ -393,7 +341,11 @@ class Portal:
         with self.engine.begin() as conn:
             conn.execute(update(requests).where(requests.c.id == row_id).values(updated_at=self.clock(), **values))
 
-    def sign_request(self, iin: str, number: str) -> dict:
+    def sign_request(self, iin: str, number: str, certificate: str | None = None) -> dict:
+        """Process 3's choice of the EDS certificate (`certificate`: its id; default the one chosen before),
+        condition 2 on it, then process 5."""
+        if certificate is not None:
+            self.choose_certificate(iin, certificate)
         with self.engine.begin() as conn:
             row = self._own(conn, iin, number, lock=True)
             if row.status != DRAFT:
@@ -413,7 +365,7 @@ class Portal:
         now = self.clock()
         # The IIN the request speaks for on the signer's behalf: the representative's for a child.
         signer_iin = row.representative_iin or row.applicant_iin
-        credentials = self.certificates.load(row.owner_iin)
+        credentials = self.certificates.load(row.owner_iin)  # the chosen one
         refusals = confirm_signer(credentials, signer_iin, self.validator, now)
         if refusals:
             reasons = [refusal.as_json() for refusal in refusals]
@@ -445,152 +397,6 @@ class Portal:
                   correlation_id=sent.correlation_id, session_id=sent.session_id, reasons=None,
                   signer=describe(credentials.certificate))
         return self.get_request(row.owner_iin, row.number)
-
-    # -- "refresh status" ------------------------------------------------------------------------------
-
-    def refresh(self, iin: str, number: str) -> dict:
-        """Pull this exchange's messages (acknowledging each), apply them, and ask for the REQUEST's delivery."""
-        with self.engine.begin() as conn:
-            row = self._own(conn, iin, number)
-        if row.correlation_id is None:
-            return self._view(row)
-        try:
-            for _ in range(_PULL_ROUNDS):
-                messages = self.gateway.pull(self.settings.service_id, correlation_id=row.correlation_id,
-                                             amount=self.settings.pull_amount)
-                for message in messages:
-                    self._receive(message)
-                if len(messages) < self.settings.pull_amount:
-                    break
-            status = self.gateway.status(row.message_id)
-        except AsyncFault as fault:
-            raise PortalError(502, "GATEWAY_REFUSED", "Шлюз отказал в запросе статуса",
-                              reasons=[{"code": fault.code, "message": fault.error_info.get("errorMessage")}],
-                              request=self.get_request(iin, number)) from None
-        except (OSError, ValueError) as exc:
-            raise PortalError(503, "GATEWAY_UNAVAILABLE", "Шлюз недоступен, повторите позже",
-                              detail=str(exc), request=self.get_request(iin, number)) from None
-        self._set(row.id, delivery={"state": status.state, "code": status.code, "message": status.message,
-                                    "date": status.date.isoformat()})
-        return self.get_request(iin, number)
-
-    def refresh_all(self, iin: str) -> list[dict]:
-        with self.engine.begin() as conn:
-            numbers = conn.execute(select(requests.c.number).where(requests.c.owner_iin == iin,
-                                                                   requests.c.status.in_(OPEN))).scalars().all()
-        for number in numbers:
-            self.refresh(iin, number)
-        return self.list_requests(iin)
-
-    def _receive(self, message: ReceivedMessage) -> None:
-        """Apply once (messageId), then acknowledge; a document that is not this service's is refused."""
-        with self.engine.begin() as conn:
-            seen = conn.execute(select(inbox.c.outcome).where(inbox.c.message_id == message.message_id)).first()
-            if seen is None:
-                outcome, document = self._apply(conn, message)
-                conn.execute(insert(inbox).values(
-                    message_id=message.message_id, correlation_id=message.correlation_id,
-                    message_type=message.message_type, document=document, received_at=self.clock(),
-                    outcome=outcome))
-            else:
-                outcome = seen.outcome
-                log.info("duplicate %s (%s) acknowledged again", message.message_id, outcome)
-        try:
-            if outcome.startswith("rejected"):
-                self.gateway.acknowledge(message, accepted=False, error=("PORTAL_REJECTED", outcome))
-            else:
-                self.gateway.acknowledge(message)
-        except AsyncFault as fault:
-            if fault.code != NOT_PENDING:  # already acknowledged: a repeat after a lost answer
-                raise
-
-    def _apply(self, conn, message: ReceivedMessage) -> tuple[str, str | None]:
-        """The status change one message makes: (outcome recorded in the inbox, document name)."""
-        payload = message.payload
-        name = _localname(payload)
-        row = conn.execute(select(requests).where(requests.c.correlation_id == message.correlation_id)
-                           .with_for_update()).first()
-        if row is None:
-            return "rejected: no request of this portal has this correlationId", name
-        now = self.clock()
-        if message.message_type == "UPDATE" and payload is not None and payload.tag == attachment.REGISTRATION:
-            registration = attachment.read_registration(payload)
-            values = {"registration_number": registration.get("registrationNumber"),
-                      "registered_at": _instant(registration.get("registeredAt"))}
-            if row.status == SENT:
-                values["status"] = IN_PROGRESS
-            conn.execute(update(requests).where(requests.c.id == row.id).values(updated_at=now, **values))
-            return f"{row.status} → {values.get('status', row.status)}", name
-        if message.message_type == "RESPONSE" and payload is not None and payload.tag in (attachment.COUPON,
-                                                                                        attachment.REFUSAL):
-            if row.status not in OPEN:
-                return f"ignored: the request is already {row.status}", name
-            document = attachment.standalone(payload)
-            if payload.tag == attachment.COUPON:
-                coupon = attachment.read_coupon(payload)
-                values = {"status": COMPLETED, "result_type": "COUPON",
-                          "registration_number": coupon.get("registrationNumber") or row.registration_number}
-            else:
-                refusal = attachment.read_refusal(payload)
-                values = {"status": REFUSED, "result_type": "REFUSAL", "reasons": refusal["reasons"],
-                          "registration_number": refusal.get("registrationNumber") or row.registration_number}
-            conn.execute(update(requests).where(requests.c.id == row.id)
-                         .values(updated_at=now, result_document=document, **values))
-            return f"{row.status} → {values['status']}", name
-        if message.message_type == "NOTIFICATION":
-            return "noted", name
-        return f"rejected: {message.message_type} {name or 'without a document'} is not part of {SERVICE}", name
-
-    # -- "view result" ---------------------------------------------------------------------------------
-
-    def result(self, iin: str, number: str) -> dict:
-        with self.engine.begin() as conn:
-            row = self._own(conn, iin, number)
-        if row.result_type is None:
-            raise PortalError(409, "RESULT_NOT_READY", "Результат ещё не получен: обновите статус",
-                              request=self._view(row))
-        root = c.PARSER.parse(row.result_document).getroot()
-        answer = {"request": self._view(row), "type": row.result_type,
-                  "signature": self._verify_result(row.result_document, row.form["clinic_bin"])}
-        if row.result_type == "COUPON":
-            coupon = attachment.read_coupon(root)
-            answer["coupon"] = coupon
-            answer["matches_request"] = (coupon.get("requestNumber") == row.number
-                                         and coupon["person"].get("iin") == row.applicant_iin)
-        else:
-            refusal = attachment.read_refusal(root)
-            answer["refusal"] = refusal
-            answer["matches_request"] = refusal.get("requestNumber") == row.number
-        return answer
-
-    def _verify_result(self, document: bytes, clinic_bin: str) -> dict:
-        """The EDS of the clinic's authorised person: the signature, the certificate now, and whose BIN it is."""
-        try:
-            verified = xmldsig.verify_document(document, policy=self.policy)
-        except SignatureError as error:
-            return {"valid": False, "error": error.name, "detail": error.detail}
-        signer = describe(verified.certificate)
-        try:
-            validated = self.validator.validate(verified.certificate, at=self.clock(), what="result signature")
-        except SignatureError as error:
-            return {"valid": False, "error": error.name, "detail": error.detail, "signer": signer}
-        if subject_bin(verified.certificate) != clinic_bin:
-            return {"valid": False, "error": "SIGNER_NOT_CLINIC", "signer": signer,
-                    "detail": f"signed for BIN {signer['bin'] or 'none'}, the request names clinic {clinic_bin}"}
-        return {"valid": True, "signer": signer, "revocation": validated.revocation,
-                "signature_method": verified.signature_method}
-
-
-def _localname(element) -> str | None:
-    return None if element is None else element.tag.rpartition("}")[2]
-
-
-def _instant(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
 
 def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
                  engine: sqlalchemy.Engine | None = None, issue_certificate: CertificateIssuer | None = None,

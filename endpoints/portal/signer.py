@@ -1,7 +1,8 @@
 """The citizen's EDS (ЭЦП / ЭЦҚ) and condition 2 of diagram 1.
 
 The portal stands in for the citizen's own signing application (NCALayer): it keeps each citizen's
-SIGN key and certificate under `<state_dir>/portal/certs/<IIN>/`. Condition 2 checks the certificate
+SIGN keys and certificates under `<state_dir>/portal/certs/<IIN>/` (a citizen may hold several and
+chooses one to sign with). Condition 2 checks the certificate
 before anything is sent: validity period, revocation (OCSP/CRL), chain to the national CA, SIGN usage,
 and that the IIN in the request is the IIN in the certificate.
 """
@@ -13,12 +14,14 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from gateway.security.algorithms import SignatureError
 from gateway.security.certs import CertificateValidator
 from gateway.security.identity import signer_iin_matches, subject_bin, subject_iin
-from gateway.security.keyfiles import load_private_key, same_key, save_credentials
+from gateway.security.keyfiles import load_private_key, same_key, save_credentials, write_atomically
 
 # What the citizen reads after "в связи с неподтверждением ЭЦП: …", per reason code.
 REASONS_RU = {
@@ -79,10 +82,26 @@ def parse_credentials(certificate_pem: str, key_pem: str, password: str | None =
     return Credentials(key, certificate)
 
 
+def parse_pkcs12(data: bytes, password: str | None = None) -> Credentials:
+    """A PKCS#12 container (.p12 / .pfx, as the national CA hands it out) with its password; ValueError says
+    what is wrong. Its certificate is the one its key belongs to (a container may carry the chain too)."""
+    try:
+        key, certificate, extra = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"pkcs12: not a readable PKCS#12 container, or the wrong password ({exc})") from None
+    if key is None:
+        raise ValueError("pkcs12: the container holds no private key")
+    for candidate in [certificate, *extra]:
+        if candidate is not None and same_key(key, candidate):
+            return Credentials(key, candidate)
+    raise ValueError("pkcs12: the container holds no certificate of its private key")
+
+
 def describe(certificate: x509.Certificate) -> dict:
     """The certificate as the citizen sees it when choosing it."""
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return {"subject": certificate.subject.rfc4514_string(), "common_name": names[0].value if names else None,
+    return {"id": certificate_id(certificate), "subject": certificate.subject.rfc4514_string(),
+            "common_name": names[0].value if names else None,
             "iin": subject_iin(certificate), "bin": subject_bin(certificate),
             "serial": str(certificate.serial_number), "issuer": certificate.issuer.rfc4514_string(),
             "not_before": certificate.not_valid_before_utc.isoformat(),
@@ -90,7 +109,9 @@ def describe(certificate: x509.Certificate) -> dict:
 
 
 class CertificateStore:
-    """One SIGN key and certificate per citizen, as PEM files (the key 0600)."""
+    """The citizen's SIGN keys and certificates (a citizen may hold several), as PEM files, the key 0600:
+    `<IIN>/<id>/key.pem` and `cert.pem`, `id` the certificate's SHA-256 prefix; `<IIN>/chosen` names the
+    one chosen for signing. A pair directly under `<IIN>/` (the one-certificate layout) is one of them."""
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
@@ -100,19 +121,60 @@ class CertificateStore:
             raise ValueError(f"not an IIN: {iin!r}")  # it becomes a path: digits only
         return self.directory / iin
 
-    def save(self, iin: str, credentials: Credentials) -> None:
-        folder = self._dir(iin)
+    def save(self, iin: str, credentials: Credentials, *, choose: bool = True) -> str:
+        """Keep the pair (once: the same certificate again is the same entry); its id."""
+        entry = certificate_id(credentials.certificate)
+        folder = self._dir(iin) / entry
         # Key first, certificate second: a reader pairing them compares the public keys (load).
         save_credentials(folder / "key.pem", folder / "cert.pem", credentials.key, credentials.certificate)
+        if choose:
+            self.choose(iin, entry)
+        return entry
 
-    def load(self, iin: str) -> Credentials | None:
-        folder = self._dir(iin)
+    def choose(self, iin: str, entry: str) -> None:
+        if entry not in self.ids(iin):
+            raise KeyError(entry)
+        write_atomically(self._dir(iin) / "chosen", entry.encode())
+
+    def ids(self, iin: str) -> list[str]:
+        """The ids of the citizen's certificates, oldest first."""
+        return [entry for entry, _ in self._folders(iin)]
+
+    def _folders(self, iin: str) -> list[tuple[str, Path]]:
+        base = self._dir(iin)
+        folders = [path for path in base.iterdir() if path.is_dir() and (path / "cert.pem").is_file()] \
+            if base.is_dir() else []
+        found = [(path.name, path) for path in sorted(folders, key=lambda path: (path / "cert.pem").stat().st_mtime_ns)]
+        if (base / "cert.pem").is_file():
+            legacy = x509.load_pem_x509_certificate((base / "cert.pem").read_bytes())
+            found.insert(0, (certificate_id(legacy), base))
+        return found
+
+    def chosen(self, iin: str) -> str | None:
+        """The id chosen for signing: the one last chosen, else the only or newest one."""
+        ids = self.ids(iin)
         try:
-            key = load_private_key((folder / "key.pem").read_bytes())
-            certificate = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
+            entry = (self._dir(iin) / "chosen").read_text().strip()
         except FileNotFoundError:
+            entry = None
+        return entry if entry in ids else (ids[-1] if ids else None)
+
+    def load(self, iin: str, entry: str | None = None) -> Credentials | None:
+        """The pair `entry` (default: the chosen one); None when there is no such pair."""
+        entry = entry or self.chosen(iin)
+        folder = dict(self._folders(iin)).get(entry) if entry else None
+        if folder is None:
             return None
+        key = load_private_key((folder / "key.pem").read_bytes())
+        certificate = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
         return Credentials(key, certificate)
+
+    def all(self, iin: str) -> list[tuple[str, Credentials]]:
+        return [(entry, self.load(iin, entry)) for entry in self.ids(iin)]
+
+
+def certificate_id(certificate: x509.Certificate) -> str:
+    return certificate.fingerprint(hashes.SHA256()).hex()[:16]
 
 
 def confirm_signer(credentials: Credentials | None, signer_iin: str, validator: CertificateValidator,

@@ -14,7 +14,9 @@ from typing import Callable
 from twisted.internet import threads
 from twisted.web import resource, server
 
-from endpoints.portal.service import Portal, PortalError
+from endpoints.portal.model import PortalError
+from endpoints.portal.results import Document
+from endpoints.portal.service import Portal
 from gateway.web.body import read_body
 
 log = logging.getLogger("shep.portal")
@@ -49,14 +51,21 @@ ROUTES = (
     Route("GET", ("me",), lambda p, c: p.profile(c.iin)),
     Route("GET", ("certificate",), lambda p, c: p.certificate(c.iin)),
     Route("PUT", ("certificate",), lambda p, c: p.replace_certificate(c.iin, c.body)),
+    Route("GET", ("certificates",), lambda p, c: {"certificates": p.list_certificates(c.iin)}),
+    Route("POST", ("certificates",),
+          lambda p, c: p.add_certificate(c.iin, c.body, choose=c.body.get("choose") is not False), 201),
+    Route("POST", ("certificates", "*", "choose"), lambda p, c: p.choose_certificate(c.iin, c.number)),
     Route("GET", ("requests",), lambda p, c: {"requests": p.list_requests(c.iin)}),
     Route("POST", ("requests",), lambda p, c: p.create_request(c.iin, c.body), 201),
     Route("POST", ("requests", "refresh"), lambda p, c: {"requests": p.refresh_all(c.iin)}),
     Route("GET", ("requests", "*"),
           lambda p, c: p.refresh(c.iin, c.number) if _flag(c.query, "refresh") else p.get_request(c.iin, c.number)),
-    Route("POST", ("requests", "*", "sign"), lambda p, c: p.sign_request(c.iin, c.number)),
+    Route("POST", ("requests", "*", "sign"),
+          lambda p, c: p.sign_request(c.iin, c.number, c.body.get("certificate"))),
     Route("POST", ("requests", "*", "refresh"), lambda p, c: p.refresh(c.iin, c.number)),
     Route("GET", ("requests", "*", "result"), lambda p, c: p.result(c.iin, c.number)),
+    Route("GET", ("requests", "*", "result.xml"), lambda p, c: p.result_document(c.iin, c.number)),
+    Route("GET", ("requests", "*", "coupon.pdf"), lambda p, c: p.result_pdf(c.iin, c.number)),
 )
 
 
@@ -90,16 +99,21 @@ class PortalResource(resource.Resource):
         query = {key.decode("utf-8", "replace"): [v.decode("utf-8", "replace") for v in values]
                  for key, values in request.args.items()}
 
-        def write(answer: tuple[int, dict | list, dict]) -> None:
+        def write(answer: tuple[int, dict | list | Document, dict]) -> None:
             status, payload, headers = answer
             if request._disconnected:
                 return
             request.setResponseCode(status)
-            request.setHeader(b"Content-Type", JSON)
             request.setHeader(b"Cache-Control", b"no-store")  # tokens and personal data
             for name, value in headers.items():
                 request.setHeader(name.encode(), value.encode())
-            request.write(json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
+            if isinstance(payload, Document):  # the signed result or its PDF, as a file
+                request.setHeader(b"Content-Type", payload.content_type.encode())
+                request.setHeader(b"Content-Disposition", f'attachment; filename="{payload.filename}"'.encode())
+                request.write(payload.body)
+            else:
+                request.setHeader(b"Content-Type", JSON)
+                request.write(json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
             request.finish()
 
         def failed(failure) -> None:

@@ -28,7 +28,7 @@ def _urls(settings) -> tuple[tuple[str, str], ...]:
             ("AsyncChannel", "/bip-async/"), ("faults", "/api/faults"), ("journal", "/api/journal"),
             ("certificate", "/api/certificate"), ("PKI OCSP", "/pki/ocsp"), ("health", "/health"),
             ("metrics", "/metrics"), ("demo provider", "/demo/echo"),
-            *((("portal", "/portal/api/"),) if "portal" in settings.endpoints else ()),
+            *((("portal", "/portal/"),) if "portal" in settings.endpoints else ()),
             *((("clinic АЖО", "/clinic/api/"),) if "clinic" in settings.endpoints else ()),
             ("ЖТ ММБ", "/sim/gbdfl"))
 

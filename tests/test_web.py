@@ -1,0 +1,55 @@
+"""The web foundation (endpoints/web) without a server: catalogues, forms, CSRF tokens, the secret file."""
+from __future__ import annotations
+
+import pytest
+
+from endpoints.web import forms, i18n, security
+from endpoints.web.pages import MESSAGES
+from endpoints.portal.pages import HERE as PORTAL
+
+
+def test_the_shipped_catalogues_agree_key_for_key():
+    catalogue = i18n.Catalogue([MESSAGES, PORTAL / "messages"])
+    assert set(catalogue.messages["kk"]) == set(catalogue.messages["ru"])
+    assert catalogue.text("kk", "portal.sign.submit") == "қол қою"
+    assert catalogue.text("ru", "portal.status.refresh") == "Обновить статус"
+
+
+def test_a_catalogue_missing_a_key_is_refused(tmp_path):
+    (tmp_path / "kk.toml").write_text('[a]\nb = "бір"\nc = "екі"\n', encoding="utf-8")
+    (tmp_path / "ru.toml").write_text('[a]\nb = "один"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="the ru catalogue lacks a.c"):
+        i18n.Catalogue([tmp_path])
+
+
+def test_the_language_is_asked_then_remembered_then_kazakh():
+    assert i18n.choose("ru", "kk") == "ru"
+    assert i18n.choose(None, "ru") == "ru"
+    assert i18n.choose("en", None) == i18n.choose(None, "xx") == "kk"
+    assert i18n.moment("2026-12-04T10:00:00+05:00") == "2026-12-04 10:00 (UTC+05:00)"
+
+
+def test_forms_urlencoded_and_multipart():
+    form = forms.parse("iin=850412353057&name=%D0%95%D1%80%D0%BB%D0%B0%D0%BD&empty=".encode(),
+                       "application/x-www-form-urlencoded", 1024)
+    assert (form.get("iin"), form.get("name"), form.text("empty")) == ("850412353057", "Ерлан", None)
+    body = (b"--XX\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\xc3\xa4ss\r\n"
+            b"--XX\r\nContent-Disposition: form-data; name=\"pkcs12\"; filename=\"eds.p12\"\r\n"
+            b"Content-Type: application/x-pkcs12\r\n\r\n\x00\x01\x02\r\n--XX--\r\n")
+    form = forms.parse(body, "multipart/form-data; boundary=XX", 1024)
+    assert form.get("password") == "päss" and form.files["pkcs12"].data == b"\x00\x01\x02"
+    with pytest.raises(forms.FormError):
+        forms.parse(b"--XX\r\nbroken", "multipart/form-data; boundary=XX", 1024)
+    with pytest.raises(forms.FormError):
+        forms.parse(b"{}", "application/json", 1024)
+
+
+def test_csrf_tokens_belong_to_their_session_and_secret(tmp_path):
+    secret = security.load_secret(tmp_path)
+    assert security.load_secret(tmp_path) == secret  # kept: every worker process reads the same
+    assert (tmp_path / security.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    token = security.csrf_token(secret, "session-a")
+    assert security.csrf_valid(secret, "session-a", token)
+    assert not security.csrf_valid(secret, "session-b", token)
+    assert not security.csrf_valid(b"another secret", "session-a", token)
+    assert not security.csrf_valid(secret, "", token) and not security.csrf_valid(secret, "session-a", None)
