@@ -374,7 +374,7 @@ def test_haproxy_fails_over_when_a_node_is_killed(tmp_path, postgres_store):
         assert not overpushed, f"pushed more often than claimed (count, attempts): {overpushed}"
         assert_journal_agrees(url, states)
 
-        verify = shep("journal", "verify", "--store", url, cwd=tmp_path)
+        verify = shep("journal", "verify", "--store", url, "--state-dir", str(state_dir), cwd=tmp_path)
         assert verify.returncode == 0, f"journal broken: {verify.stdout}{verify.stderr}"
         assert "chain intact" in verify.stdout, verify.stdout
 
