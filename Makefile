@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test bench lint wheel clean screens
+.PHONY: run test test-deps bench lint wheel clean screens
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,18 @@ test: $(STAMP)
 		echo "== the store-touching suites again, on PostgreSQL =="; \
 		SHEP_TEST_HARNESS_STORE=postgresql $(BIN)/python -m pytest -q $(STORE_SUITES); \
 	fi
+
+# The Debian packages some tests use (tests/system-packages, the one list): without one, its tests skip and the
+# closing summary of `make test` names it. apt-get, so as root; .ci/run calls this too.
+# Only what is missing is installed (--no-upgrade), waiting for another apt to finish; the package lists are fetched
+# only when that fails.
+SYSTEM_PACKAGES = $(shell awk '$$1 ~ /^[a-z]/ { print $$2 }' tests/system-packages)
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 --no-install-recommends \
+	--no-upgrade $(SYSTEM_PACKAGES)
+
+test-deps:
+	@[ "$$(id -u)" = 0 ] || { echo "make test-deps runs apt-get: run it as root (sudo make test-deps)" >&2; exit 1; }
+	$(APT_INSTALL) || { apt-get update && $(APT_INSTALL); }
 
 # Loopback load, bounded (about two minutes): bench/results/<date>.json and .md, and the table in README.md.
 bench: $(STAMP)

@@ -29,6 +29,7 @@ from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
+from tests import system_tools
 from tests.store_under_test import StoreUnderTest, close_store, open_store, store_under_test
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,3 +303,8 @@ def java_date(moment: datetime | None = None) -> str:
     """A date as Java's SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss.SSSZ") writes it in Kazakhstan: +0500, no colon."""
     local = (moment or utc_now()).astimezone(KAZAKHSTAN)
     return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond // 1000:03d}{local:%z}"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The independent checkers that ran, and what was skipped for want of a system tool (tests/system_tools.py)."""
+    system_tools.summary(terminalreporter)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -18,6 +17,7 @@ from asn1crypto import core
 
 from gateway.security.gost import digests
 from gateway.security.gost.keys import GostPrivateKey, GostPublicKey, Profile
+from tests import system_tools
 
 # profile -> (Russian key algorithm OID, digest parameter OID or None, openssl digest name)
 _RUSSIAN = {"gost2004": ("1.2.643.2.2.19", "1.2.643.2.2.30.1", "md_gost94"),
@@ -25,19 +25,23 @@ _RUSSIAN = {"gost2004": ("1.2.643.2.2.19", "1.2.643.2.2.30.1", "md_gost94"),
             "gost2015-256": ("1.2.643.7.1.1.1.1", "1.2.643.7.1.1.2.2", "md_gost12_256")}
 
 
-def _openssl_gost_works() -> bool:
-    # Both the command and the provider our hashes load (one Debian package; SHEP_GOST_PROVIDER=off hides it).
-    if shutil.which("openssl") is None or digests.backend()[0] != "openssl-gost":
-        return False
+def _openssl_gost_missing() -> str | None:
+    """Why the engine cannot be the oracle here (a skip reason), or None. It takes both the command and the
+    provider our hashes load (one Debian package; SHEP_GOST_PROVIDER=off hides it)."""
+    if not system_tools.present("openssl"):
+        return system_tools.reason("openssl")
+    if digests.backend()[0] != "openssl-gost":
+        return system_tools.reason("gost-engine")
     probe = subprocess.run(["openssl", "dgst", "-engine", "gost", "-md_gost12_512"], input=b"", capture_output=True)
-    return probe.returncode == 0
+    return None if probe.returncode == 0 else system_tools.reason("gost-engine")
 
 
-OPENSSL_GOST = _openssl_gost_works()
-needs_openssl_gost = pytest.mark.skipif(not OPENSSL_GOST, reason="the OpenSSL GOST engine is not installed "
-                                                                 "(Debian libengine-gost-openssl)")
+_MISSING = _openssl_gost_missing()
+OPENSSL_GOST = _MISSING is None
+needs_openssl_gost = pytest.mark.skipif(not OPENSSL_GOST, reason=_MISSING or "")
 # ГОСТ 34.311-95 (the GOST 2004 generation's hash) has no pure-Python path here.
-needs_gost34311 = pytest.mark.skipif(not digests.available(digests.GOST34311), reason=digests.UNAVAILABLE)
+needs_gost34311 = pytest.mark.skipif(not digests.available(digests.GOST34311),
+                                     reason=system_tools.reason("gost-engine"))
 # The three profiles as test parameters, GOST 2004 only where its hash is available.
 PROFILE_PARAMS = [pytest.param(name, marks=needs_gost34311) if name == "gost2004" else name
                   for name in ("gost2004", "gost2015", "gost2015-256")]

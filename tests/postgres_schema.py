@@ -10,6 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from tests import system_tools
+
 URL_VARIABLE = "SHEP_TEST_POSTGRES_URL"
 
 
@@ -32,10 +34,10 @@ def remove_schema(base: str, schema: str) -> None:
 
 
 def create_schema(prefix: str) -> tuple[str, str]:
-    """A new schema on SHEP_TEST_POSTGRES_URL; skips when no PostgreSQL is set."""
+    """A new schema on SHEP_TEST_POSTGRES_URL; skips, naming PostgreSQL, when it is not set."""
     base = os.environ.get(URL_VARIABLE)
     if not base:
-        pytest.skip(f"{URL_VARIABLE} is not set")
+        pytest.skip(system_tools.reason("postgresql"))
     return new_schema(base, prefix)
 
 

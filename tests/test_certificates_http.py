@@ -2,8 +2,9 @@
 certificates, the test PKI's (issued by another process while it runs, too) and `gateway.certificate_dirs`,
 all read at start-up; and CA certificates an integrator trusts with `shep pki trust add`.
 
-The signatures under test are xmlsec1's: it shares no code with the gateway and writes X509IssuerSerial
-itself, X509IssuerName as OpenSSL spells it.
+The signatures under test are libxmlsec1's (tests/xmlsec_oracle.py: the xmlsec1 command where installed, else the
+python-xmlsec wheel): it shares no code with the gateway and writes X509IssuerSerial itself, X509IssuerName as
+OpenSSL spells it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tests.conftest import (CONSUMER_BIN, ECHO_XSD, PASSWORD, PASSWORD_HASH, ech
                             stop_harness)
 from tests.foreign_ca import gost_root_der, make_root, make_signer
 from tests.serve_process import ServeProcess, shep
-from tests.test_wss import ISSUER_SERIAL_INFO, Signer, dump, in_token_reference, one, parse, xmlsec1_signed
+from tests.test_wss import ISSUER_SERIAL_INFO, Signer, dump, in_token_reference, one, parse, xmlsec_signed
 
 WSS = "/bip-sync-wss-gost/"
 START_TIMEOUT = 60
@@ -45,8 +46,8 @@ def pem(path: Path, cert: x509.Certificate, encoding: Encoding = Encoding.PEM) -
     return path
 
 
-def issuer_serial_signed(signer: Signer, tmp_path: Path, *, token_reference: bool = False, **message) -> bytes:
-    signed = xmlsec1_signed(signer, tmp_path, send_message(**message), key_info=ISSUER_SERIAL_INFO)
+def issuer_serial_signed(signer: Signer, *, token_reference: bool = False, **message) -> bytes:
+    signed = xmlsec_signed(signer, send_message(**message), key_info=ISSUER_SERIAL_INFO)
     return in_token_reference(signed) if token_reference else signed
 
 
@@ -59,27 +60,27 @@ async def send_wss(harness, raw: bytes) -> client.SyncReply:
 
 @pytest.mark.parametrize("alg", ["rsa", "ec"])
 @pytest_twisted.ensureDeferred
-async def test_xmlsec1_issuer_serial_of_a_test_pki_certificate_is_accepted(harness, pki, tmp_path, alg):
+async def test_xmlsec_issuer_serial_of_a_test_pki_certificate_is_accepted(harness, pki, alg):
     issued = pki.cert(f"issuerserial-{alg}", bin=CONSUMER_BIN, alg=alg)  # issued after the gateway started
     signer = Signer(issued.key, issued.cert)
     for token_reference in (False, True):  # ds:X509Data in KeyInfo, or in a SecurityTokenReference as WSS4J
-        reply = await send_wss(harness, issuer_serial_signed(signer, tmp_path, token_reference=token_reference))
+        reply = await send_wss(harness, issuer_serial_signed(signer, token_reference=token_reference))
         assert reply.ok, reply.fault
         assert reply.status_code == c.SUCCESS_STATUS
     assert len(harness.stub.received) == 2
 
 
 @pytest_twisted.ensureDeferred
-async def test_issuer_serial_naming_no_known_certificate_is_refused(harness, pki, tmp_path, foreign):
+async def test_issuer_serial_naming_no_known_certificate_is_refused(harness, pki, foreign):
     _, stranger = foreign  # known nowhere: not pinned, not the test PKI's, in no certificate folder
-    reply = await send_wss(harness, issuer_serial_signed(stranger, tmp_path))
+    reply = await send_wss(harness, issuer_serial_signed(stranger))
     assert reply.fault["errorCode"] == "SHEP-181"
     assert "no known certificate for issuer CN=" in reply.fault["errorData"]
     assert f",C=KZ, serial {stranger.cert.serial_number}; send the certificate itself" in reply.fault["errorData"]
 
     # The test PKI's issuer, a serial it never issued.
     issued = pki.cert("issuerserial-rsa", bin=CONSUMER_BIN)
-    root = parse(issuer_serial_signed(Signer(issued.key, issued.cert), tmp_path))
+    root = parse(issuer_serial_signed(Signer(issued.key, issued.cert)))
     one(root, "//ds:X509SerialNumber").text = str(issued.serial + 1)  # KeyInfo is not signed
     reply = await send_wss(harness, dump(root))
     assert reply.fault["errorCode"] == "SHEP-181"
@@ -97,7 +98,7 @@ async def test_pinned_certificate_resolves_on_the_first_message_after_start(tmp_
                                   trust_anchors=(pem(tmp_path / "root.pem", root.cert),))
     try:
         # The very first message this gateway sees names the pinned certificate only by issuer and serial.
-        reply = await send_wss(harness, issuer_serial_signed(signer, tmp_path, token_reference=True,
+        reply = await send_wss(harness, issuer_serial_signed(signer, token_reference=True,
                                                              service_id="ECHO_PINNED", sender_id="pinned"))
         assert reply.ok, reply.fault
     finally:
@@ -114,7 +115,7 @@ async def test_certificate_dirs_resolve_issuer_serial(tmp_path, pki, foreign):
     for state, dirs, verdict in (("without", (), "SHEP-181"), ("with", (folder,), None)):
         harness = await start_harness(tmp_path / state, pki, certificate_dirs=dirs, **options)
         try:
-            reply = await send_wss(harness, issuer_serial_signed(signer, tmp_path))
+            reply = await send_wss(harness, issuer_serial_signed(signer))
             assert (reply.fault or {}).get("errorCode") == verdict, reply.fault
         finally:
             await stop_harness(harness)
@@ -165,7 +166,7 @@ def test_certificate_issued_by_another_process_while_serving(tmp_path):
             assert issued.returncode == 0, issued.stderr
             key, cert = client.load_credentials(cert=str(tmp_path / alg / "cert.pem"),
                                                 key=str(tmp_path / alg / "key.pem"))
-            raw = xmlsec1_signed(Signer(key, cert), tmp_path, client.build_send_message(
+            raw = xmlsec_signed(Signer(key, cert), client.build_send_message(
                 service_id="DEMO_Echo", sender_id="demo-consumer", password="demo-consumer-pass",
                 payload=echo_request("IssuerSerial")), key_info=ISSUER_SERIAL_INFO)
             reply = post(base + WSS, in_token_reference(raw))

@@ -33,6 +33,7 @@ from gateway import timestamps
 from gateway.store.schema import journal as journal_table
 from gateway.store.schema import journal_checkpoints
 from simulators.pki.ca import TestPKI
+from tests import system_tools
 from tests.serve_process import COMMAND_TIMEOUT, SHEP, STOP_TIMEOUT, ServeProcess, shep, subprocess_env
 from tests.store_under_test import StoreUnderTest, store_under_test
 
@@ -545,7 +546,7 @@ def _record_hash(record: dict) -> str:
 def test_journal_export_is_verified_by_openssl_and_by_shep(tmp_path, echo_file):
     """An exported range verifies with openssl and sha256sum alone, and with `shep journal verify --bundle`; a
     changed record, with or without a manifest to match, is refused by both."""
-    openssl, sha256sum = _tool("openssl", "openssl"), _tool("sha256sum", "coreutils")
+    openssl, sha256sum = system_tools.require("openssl"), _tool("sha256sum", "coreutils")  # coreutils: Essential
     state = tmp_path / "state"
     process = ServeProcess("--port", "0", "--state-dir", str(state), cwd=tmp_path, log=tmp_path / "serve.log")
     try:

@@ -12,7 +12,8 @@ import pytest
 from endpoints.provider.couponfont import (BOLD_VARIABLE, KAZAKH, REGULAR_VARIABLE, SHIPPED, FontNotFound,
                                            find_coupon_font, missing_letters)
 from endpoints.provider.pdf import coupon_pdf
-from tests.test_provider import pdf_text, sample_coupon
+from tests.pdf_text import pdf_text
+from tests.test_provider import sample_coupon
 
 # A Latin-only font: what a fontconfig fallback may be on a machine without DejaVu. reportlab ships it.
 LATIN_ONLY = Path(__import__("reportlab").__file__).parent / "fonts" / "Vera.ttf"
@@ -72,10 +73,10 @@ def test_nothing_found_names_what_to_install(tmp_path):
 
 
 @pytest.mark.parametrize("source", ["shipped", "found"])
-def test_the_kazakh_letters_are_drawn_and_read_back(tmp_path, source):
+def test_the_kazakh_letters_are_drawn_and_read_back(source):
     font = find_coupon_font({}, **NONE) if source == "shipped" else find_coupon_font()
     coupon = sample_coupon()
     coupon = dataclasses.replace(coupon, person=dataclasses.replace(coupon.person, surname=KAZAKH[9:]))
-    text = pdf_text(tmp_path, coupon_pdf(coupon, signer=f"Бас дәрігер {KAZAKH[:9]}", font=font))
+    text = pdf_text(coupon_pdf(coupon, signer=f"Бас дәрігер {KAZAKH[:9]}", font=font))
     assert KAZAKH[9:] in text and KAZAKH[:9] in text, text
     assert "МСАК көрсететін медициналық ұйымға тіркеу талоны" in text

@@ -20,8 +20,8 @@ SIGKILL and the rest are sent. Then:
 - `shep journal verify --store …` passes;
 - HAProxy and node B are stopped and the schema dropped whatever happens.
 
-PostgreSQL only (skipped without SHEP_TEST_POSTGRES_URL); HAProxy must be installed (`.ci/run`
-installs the Debian package). Loopback only; every wait is bounded in count and time.
+PostgreSQL only (skipped without SHEP_TEST_POSTGRES_URL); skipped without HAProxy (the Debian package haproxy:
+`make test-deps` and `.ci/run` install it). Loopback only; every wait is bounded in count and time.
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ import csv
 import http.client
 import io
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -42,6 +41,7 @@ import pytest
 from lxml import etree
 
 from gateway import client
+from tests import system_tools
 from tests.async_traffic import (PASSWORD, SENDER, Receiver, Senders, assert_journal_agrees, async_config,
                                  wait_delivered, wait_received)
 from tests.postgres_schema import create_schema, drop_schema
@@ -261,10 +261,7 @@ def postgres_store():
 
 
 def test_haproxy_fails_over_when_a_node_is_killed(tmp_path, postgres_store):
-    executable = shutil.which("haproxy")
-    if executable is None:
-        pytest.fail("haproxy is not installed: install the Debian package haproxy "
-                    "(apt-get install --no-install-recommends haproxy; .ci/run does)")
+    executable = system_tools.require("haproxy")
     url = postgres_store
     state_dir = tmp_path / "state"
     config = tmp_path / "ha.toml"
@@ -377,7 +374,7 @@ def test_haproxy_fails_over_when_a_node_is_killed(tmp_path, postgres_store):
         assert not overpushed, f"pushed more often than claimed (count, attempts): {overpushed}"
         assert_journal_agrees(url, states)
 
-        verify = shep("journal", "verify", "--store", url, cwd=tmp_path)
+        verify = shep("journal", "verify", "--store", url, "--state-dir", str(state_dir), cwd=tmp_path)
         assert verify.returncode == 0, f"journal broken: {verify.stdout}{verify.stderr}"
         assert "chain intact" in verify.stdout, verify.stdout
 

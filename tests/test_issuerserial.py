@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from gateway.security.issuerserial import CertificateIndex, name_key, parse_name
+from tests import system_tools
 
 # An issuer in the national CA's style: a multi-valued RDN, Cyrillic, escapes, types without an RFC 4514 keyword.
 ISSUER = x509.Name([
@@ -56,7 +57,8 @@ def certificate(issuer: x509.Name, serial: int = 1234567890123456789) -> x509.Ce
 
 def openssl_issuer(cert: x509.Certificate, tmp_path, nameopt: str) -> str:
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(Encoding.PEM))
-    result = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "cert.pem"), "-noout", "-issuer", "-nameopt",
+    openssl = system_tools.require("openssl")
+    result = subprocess.run([openssl, "x509", "-in", str(tmp_path / "cert.pem"), "-noout", "-issuer", "-nameopt",
                              nameopt], capture_output=True, text=True, encoding="utf-8", check=True, timeout=30)
     return result.stdout.strip().removeprefix("issuer=")
 

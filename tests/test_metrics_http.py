@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,6 +19,7 @@ from sqlalchemy import make_url, update
 from gateway.asyncchannel import wire
 from gateway.faults import CATALOGUE
 from gateway.store.schema import async_messages
+from tests import system_tools
 from tests.conftest import PASSWORD, echo_request, send_message, start_harness, stop_harness, utc_now
 from tests.postgres_schema import URL_VARIABLE
 from tests.store_under_test import STORE_VARIABLE
@@ -38,13 +38,6 @@ async def scrape(harness) -> dict[tuple[str, tuple], float]:
     status, raw = await harness.get("/metrics")
     assert status == 200
     return samples(raw.decode())
-
-
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("needs promtool (Debian package prometheus)")
-    return found
 
 
 @pytest_twisted.ensureDeferred
@@ -219,6 +212,8 @@ class Relay:
 
 @pytest_twisted.ensureDeferred
 async def test_ready_follows_the_postgresql_server_s_reach(tmp_path, pki):
+    if not os.environ.get(URL_VARIABLE):
+        pytest.skip(system_tools.reason("postgresql"))
     if os.environ.get(STORE_VARIABLE) != "postgresql":
         pytest.skip(f"runs with {STORE_VARIABLE}=postgresql (make test does, with {URL_VARIABLE} set)")
     target = make_url(os.environ[URL_VARIABLE])
@@ -243,7 +238,7 @@ async def test_ready_follows_the_postgresql_server_s_reach(tmp_path, pki):
 
 @pytest_twisted.ensureDeferred
 async def test_promtool_accepts_a_real_scrape_and_the_rules(harness):
-    tool = promtool()
+    tool = system_tools.require("promtool")
     await harness.send(send_message())
     await harness.send(send_message(password="wrong"))
     status, raw = await harness.get("/metrics")

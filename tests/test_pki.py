@@ -33,6 +33,7 @@ from simulators.pki import profile
 from simulators.pki.ca import NotInitialised, TestPKI
 from simulators.pki.hierarchy import available
 from simulators.pki.web import pki_resource
+from tests import system_tools
 from tests.foreign_ca import gost_root_der, make_root, make_signer
 
 GOST2004_HERE = available("gost2004") is None
@@ -585,7 +586,7 @@ async def test_http_uninitialised_pki(tmp_path):
 
 
 def openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run([system_tools.require("openssl"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def write_pem(path: Path, cert: x509.Certificate) -> None:
@@ -829,7 +830,7 @@ def test_gost2004_without_its_hash_says_why(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("alg", ["gost2015", pytest.param("gost2004", marks=pytest.mark.skipif(
-    not GOST2004_HERE, reason="ГОСТ 34.311-95 needs the OpenSSL GOST provider (Debian libengine-gost-openssl)"))])
+    not GOST2004_HERE, reason=system_tools.reason("gost-engine")))])
 def test_gost_certificates_of_every_kind_and_usage(pki, alg):
     """GOST certificates in the national profile: GOST key and signature OIDs, the chain to the GOST root,
     usages as for RSA; every kind, both usages."""

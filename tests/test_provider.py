@@ -1,17 +1,14 @@
 """The provider АЖО without HTTP: configuration, every ground (met and failed), the attachment documents
-(schema, our verifier and xmlsec1), the paper coupon (pdftotext), and the office deciding over its own
+(schema, our verifier and libxmlsec1), the paper coupon (read back as text), and the office deciding over its own
 tables with a fake ЖТ ММБ. Shared by tests/test_provider_http.py."""
 from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
-import subprocess
 import tomllib
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from endpoints.provider import config as cfg
@@ -26,8 +23,9 @@ from gateway.security.algorithms import SignatureError
 from gateway.security.certs import CertificateValidator, RevocationChecker
 from gateway.passwords import hash_password
 from gateway.security.identity import generate_iin, is_valid_bin, subject_bin, subject_iin
+from tests import xmlsec_oracle
 from tests.conftest import PASSWORD
-from tests.test_wss import xmlsec1
+from tests.pdf_text import pdf_text
 
 CLINIC_A, CLINIC_B, UNKNOWN_BIN = "030240525821", "050640382083", "161140016747"
 LOCAL = timezone(timedelta(hours=5))
@@ -456,19 +454,19 @@ def validator(pki) -> CertificateValidator:
     return CertificateValidator(pki.pki.trust_anchors(), pki.pki.intermediates(), RevocationChecker("none"))
 
 
-def test_coupon_is_valid_signed_and_verified_by_xmlsec1(tmp_path, pki, authorised):
+def test_coupon_is_valid_signed_and_verified_by_xmlsec(pki, authorised):
+    """Ours and libxmlsec1 agree (tests/xmlsec_oracle.py: the python-xmlsec wheel, and the xmlsec1 command where
+    installed)."""
     signed = sign(p.coupon_document(sample_coupon()), _credentials(authorised))
     p.validate(signed)
     raw = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
     verified = Verifier(validator(pki)).verify(raw)
     assert (verified.signer_iin, subject_bin(verified.certificate)) == ("750314362386", CLINIC_A)
     assert p.read_coupon(verified.root) == sample_coupon()
-    pem = tmp_path / "authorised.pem"
-    pem.write_bytes(authorised.cert.public_bytes(Encoding.PEM))
-    result = xmlsec1(tmp_path, raw, "--pubkey-cert-pem", str(pem))
-    assert result.returncode == 0, result.stderr.decode()
+    verdict = xmlsec_oracle.verify(raw, cert=authorised.cert)
+    assert verdict.ok, verdict.detail
     tampered = raw.replace(b"<number>3</number>", b"<number>4</number>")
-    assert xmlsec1(tmp_path, tampered, "--pubkey-cert-pem", str(pem)).returncode != 0
+    assert not xmlsec_oracle.verify(tampered, cert=authorised.cert).ok
     with pytest.raises(SignatureError):
         Verifier(validator(pki)).verify(tampered)
 
@@ -491,20 +489,11 @@ def test_refusal_registration_and_request_are_schema_valid(authorised):
         p.read_request(broken)
 
 
-def pdf_text(tmp_path, pdf: bytes) -> str:
-    exe = shutil.which("pdftotext")
-    if exe is None:
-        pytest.fail("install pdftotext (Debian package poppler-utils): it reads the paper coupon")
-    path = tmp_path / "coupon.pdf"
-    path.write_bytes(pdf)
-    text = subprocess.run([exe, "-layout", str(path), "-"], capture_output=True, check=True, timeout=60).stdout
-    return " ".join(text.decode().split())  # long values wrap onto the next line
-
-
-def test_paper_coupon_pdf_shows_person_clinic_and_number(tmp_path):
+def test_paper_coupon_pdf_shows_person_clinic_and_number():
+    """Read back by pdftotext, else pypdf (tests/pdf_text.py)."""
     pdf = coupon_pdf(sample_coupon(), clinic_address="г. Актау, 3 мкр., зд. 1", signer="Главный врач Жумабеков Е. С.")
     assert pdf.startswith(b"%PDF-")
-    text = pdf_text(tmp_path, pdf)
+    text = pdf_text(pdf)
     for expected in ("ТАЛОН ПРИКРЕПЛЕНИЯ", "МСАК көрсететін", "ТЕСТОВ АРМАН БОЛАТОВИЧ", PEOPLE["adult"]["iin"],
                      "Поликлиника № 1 г. Актау", "AKT-P1-2026-000042", "Искаков Арман Нуржанович",
                      "10.03.2026", "помощь на дому", CLINIC_B):

@@ -15,7 +15,6 @@ import pytest_twisted
 import reportlab
 import sqlalchemy as sa
 import treq
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from twisted.internet import reactor, task, threads
 
@@ -38,9 +37,10 @@ from gateway.security.certs import CertificateValidator, RevocationChecker
 from gateway.security.identity import subject_bin
 from simulators.gbdfl import GbdflProvider, build_population
 from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness
-from tests.test_provider import (CLINIC_A, CLINIC_B, EMPLOYEE_A, EMPLOYEE_PASSWORD, NOBODY, PEOPLE, pdf_text,
-                                 provider_config, signed_request)
-from tests.test_wss import xmlsec1
+from tests import xmlsec_oracle
+from tests.pdf_text import pdf_text
+from tests.test_provider import (CLINIC_A, CLINIC_B, EMPLOYEE_A, EMPLOYEE_PASSWORD, NOBODY, PEOPLE, provider_config,
+                                 signed_request)
 
 SERVICE = "PHC_ATTACHMENT"
 GBDFL_XSD = c.XSD_DIR / "services" / "gbdfl" / "gbdfl.xsd"
@@ -132,7 +132,7 @@ def document(message: ReceivedMessage) -> bytes:
 
 
 @pytest_twisted.ensureDeferred
-async def test_portal_request_gets_registration_then_a_signed_coupon(world, tmp_path):
+async def test_portal_request_gets_registration_then_a_signed_coupon(world):
     update, response = await exchange(world, signed_request(world.pki, "adult", district_number="1"))
     assert (update.message_type, update.sender_id, response.message_type) == ("UPDATE", "ajo", "RESPONSE")
     registration = world.verifier.verify(document(update))
@@ -149,10 +149,8 @@ async def test_portal_request_gets_registration_then_a_signed_coupon(world, tmp_
         number, PEOPLE["adult"]["iin"], CLINIC_A)
     assert (coupon.person.surname, coupon.district.number, coupon.previous_clinic_bin) == ("ТЕСТОВ", "1", None)
     assert coupon.person.address.city == "АКТАУ" and coupon.person.address.street == "МИКРОРАЙОН 5"
-    pem = tmp_path / "authorised.pem"
-    pem.write_bytes(verified.certificate.public_bytes(Encoding.PEM))
-    result = xmlsec1(tmp_path, signed, "--pubkey-cert-pem", str(pem))
-    assert result.returncode == 0, result.stderr.decode()
+    verdict = xmlsec_oracle.verify(signed, cert=verified.certificate)
+    assert verdict.ok, verdict.detail
 
     [record] = world.system.store.attachments(iin=PEOPLE["adult"]["iin"])
     assert (record["clinic_bin"], record["channel"], record["request_id"], record["detach_date"]) == (
@@ -236,7 +234,8 @@ async def test_employee_login_is_locked_out_after_wrong_passwords_as_the_portal_
 
 
 @pytest_twisted.ensureDeferred
-async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path, monkeypatch):
+async def test_employee_flow_with_paper_coupon_and_register(world, monkeypatch):
+    """The paper coupon is read back by pdftotext, else pypdf (tests/pdf_text.py)."""
     # The person is attached to clinic B through the portal first (with the home-visit note).
     _, first = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B))
     assert p.read_coupon(parse(document(first))).home_visit_note
@@ -275,7 +274,7 @@ async def test_employee_flow_with_paper_coupon_and_register(world, tmp_path, mon
 
     status, pdf = await api(world, "GET", f"/requests/{number}/coupon.pdf", token=token)
     assert status == 200 and pdf.startswith(b"%PDF-")
-    text = pdf_text(tmp_path, pdf)
+    text = pdf_text(pdf)
     for expected in ("ТЕСТОВ АРМАН БОЛАТОВИЧ", "Поликлиника № 1 (тест)", coupon["couponNumber"],
                      "Садыкова Алия Маратовна"):
         assert expected in text, expected

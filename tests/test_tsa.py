@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from gateway.security import cms
 from gateway.security.gost.x509 import issued_by
 from simulators.pki.ca import TestPKI
 from simulators.pki.tsa import POLICY
+from tests import system_tools
 from tests.test_pki import http_post, web  # noqa: F401 (the HTTP fixture)
 
 DATA = "контрольная точка журнала".encode()
@@ -120,9 +120,7 @@ def test_without_cert_req_the_token_carries_no_certificate(pki):
 
 
 def openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl (Debian package openssl)")
-    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run([system_tools.require("openssl"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 @pytest_twisted.ensureDeferred

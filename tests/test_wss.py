@@ -1,9 +1,8 @@
-"""The WS-Security transport signature: round trips, every refusal, and xmlsec1 as an independent oracle."""
+"""The WS-Security transport signature: round trips, every refusal, and libxmlsec1 as an independent oracle
+(tests/xmlsec_oracle.py: the python-xmlsec wheel, and the xmlsec1 command where installed; the command signs)."""
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from gateway.security.gost import digests as gost_digests
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
 from gateway.security.issuerserial import CertificateIndex, NameKey
 from gateway.security.xmldsig import seal
+from tests import xmlsec_oracle
 
 ECHO_NS = "urn:shep-emulator:demo:echo"
 NS = {"soap": c.SOAP_NS, "wsse": c.WSSE_NS, "wsu": c.WSU_NS, "ds": c.DS_NS, "ec": alg.EXC_C14N}
@@ -39,7 +39,7 @@ class Signer:
     cert: x509.Certificate
 
     def key_and_cert(self, directory: Path, name: str = "signer") -> str:
-        """The --privkey-pem argument of xmlsec1."""
+        """The key and certificate as NAME.key.pem and NAME.pem in `directory`: "key path,certificate path"."""
         key, cert = directory / f"{name}.key.pem", directory / f"{name}.pem"
         key.write_bytes(self.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
         cert.write_bytes(self.cert.public_bytes(Encoding.PEM))
@@ -93,16 +93,6 @@ def make_pki() -> Pki:
                ec=leaf("EC leaf", ec.generate_private_key(ec.SECP256R1()), valid),
                expired=leaf("expired leaf", rsa.generate_private_key(65537, 2048), now - timedelta(days=1)),
                other=leaf("other leaf", rsa.generate_private_key(65537, 2048), valid))
-
-
-def xmlsec1(tmp_path: Path, document: bytes, *args: str, command: str = "--verify") -> subprocess.CompletedProcess:
-    """`xmlsec1 COMMAND ARGS document`: the independent oracle must be there (never skipped)."""
-    exe = shutil.which("xmlsec1")
-    if exe is None:
-        pytest.fail("install xmlsec1 (Debian package xmlsec1): it is the independent signature oracle")
-    path = tmp_path / "document.xml"
-    path.write_bytes(document)
-    return subprocess.run([exe, command, *args, str(path)], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -534,34 +524,33 @@ def test_policy_and_methods_for_key(pki):
     assert caught.value.name == "SIGNATURE_ALGORITHM_UNSUPPORTED"
 
 
-# --- xmlsec1, the independent oracle --------------------------------------------------------------
+# --- libxmlsec1, the independent oracle ----------------------------------------------------------
 
-XMLSEC_IDS = ("--id-attr:Id", f"{c.SOAP_NS}:Body", "--id-attr:Id", f"{c.WSU_NS}:Timestamp")
+# The Ids a WS-Security Reference points at (library-notes §10): on soap:Body and wsu:Timestamp.
+XMLSEC_IDS = (("Id", c.BODY), ("Id", f"{{{c.WSU_NS}}}Timestamp"))
 
 
 @pytest.mark.parametrize("style", wss.KEY_INFO_STYLES)
 @pytest.mark.parametrize("kind", KEYS)
-def test_xmlsec1_accepts_our_envelopes(pki, tmp_path, kind, style):
+def test_xmlsec_accepts_our_envelopes(pki, kind, style):
     signer = getattr(pki, kind)
-    cert = pki.pem(tmp_path, kind)
     for style_data in client.STYLES:
         signed = wss.sign_envelope(envelope(style_data), signer.key, signer.cert, key_info=style, timestamp_seconds=60)
-        result = xmlsec1(tmp_path, signed, *XMLSEC_IDS, "--pubkey-cert-pem", str(cert))
-        assert result.returncode == 0, result.stderr.decode()
-        assert b"SignedInfo References (ok/all): 2/2" in result.stderr
+        verdict = xmlsec_oracle.verify(signed, cert=signer.cert, ids=XMLSEC_IDS)
+        assert verdict.ok, verdict.detail
+        assert verdict.references == 2  # the Body and the Timestamp
 
 
 @pytest.mark.parametrize("kind", KEYS)
-def test_xmlsec1_rejects_a_tampered_envelope(pki, tmp_path, kind):
+def test_xmlsec_rejects_a_tampered_envelope(pki, kind):
     signer = getattr(pki, kind)
     signed = wss.sign_envelope(envelope(), signer.key, signer.cert)
+    assert xmlsec_oracle.verify(signed, cert=signer.cert, ids=XMLSEC_IDS).ok
     tampered = signed.replace(b"<senderId>consumer<", b"<senderId>intruder<")
-    result = xmlsec1(tmp_path, tampered, *XMLSEC_IDS, "--pubkey-cert-pem", str(pki.pem(tmp_path, kind)))
-    assert result.returncode != 0
+    assert not xmlsec_oracle.verify(tampered, cert=signer.cert, ids=XMLSEC_IDS).ok
     root = parse(signed)
     one(root, "//ds:SignatureValue").text = base64.b64encode(b"\x01" * 64).decode()
-    assert xmlsec1(tmp_path, dump(root), *XMLSEC_IDS, "--pubkey-cert-pem",
-                   str(pki.pem(tmp_path, kind))).returncode != 0
+    assert not xmlsec_oracle.verify(dump(root), cert=signer.cert, ids=XMLSEC_IDS).ok
 
 
 def test_resign_reproduces_the_signer(pki):
@@ -591,13 +580,12 @@ WSS_TEMPLATE = """<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
 KEY_IDENTIFIER_INFO = f"""<ds:KeyInfo xmlns:wsse="{c.WSSE_NS}"><wsse:SecurityTokenReference><wsse:KeyIdentifier
           ValueType="{wss.X509V3}" EncodingType="{wss.BASE64_BINARY}">{{cert}}</wsse:KeyIdentifier>
         </wsse:SecurityTokenReference></ds:KeyInfo>"""
-# xmlsec1 fills in an empty X509IssuerSerial from the signing certificate, X509IssuerName as OpenSSL writes it.
+# libxmlsec1 fills in an empty X509IssuerSerial from the signing certificate, X509IssuerName as OpenSSL writes it.
 ISSUER_SERIAL_INFO = "<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial/></ds:X509Data></ds:KeyInfo>"
 
 
-def xmlsec1_signed(signer: Signer, tmp_path: Path, raw: bytes | None = None, *,
-                   key_info: str = KEY_IDENTIFIER_INFO) -> bytes:
-    """`raw` (default: an `envelope()`) signed by xmlsec1 itself, in the client layout of §8 (KeyIdentifier)
+def xmlsec_signed(signer: Signer, raw: bytes | None = None, *, key_info: str = KEY_IDENTIFIER_INFO) -> bytes:
+    """`raw` (default: an `envelope()`) signed by libxmlsec1 itself, in the client layout of §8 (KeyIdentifier)
     unless another `key_info` template is given."""
     root = parse(envelope() if raw is None else raw)
     root.find(c.BODY).set(WSU_ID, "id-1")
@@ -606,10 +594,7 @@ def xmlsec1_signed(signer: Signer, tmp_path: Path, raw: bytes | None = None, *,
     method = alg.ECDSA_SHA256 if isinstance(signer.key, ec.EllipticCurvePrivateKey) else alg.RSA_SHA256
     security.append(etree.fromstring(WSS_TEMPLATE.format(method=method, body_id="id-1", key_info=key_info.format(
         cert=base64.b64encode(signer.cert.public_bytes(Encoding.DER)).decode()))))
-    result = xmlsec1(tmp_path, dump(root), "--id-attr:Id", f"{c.SOAP_NS}:Body", "--privkey-pem",
-                     signer.key_and_cert(tmp_path), command="--sign")
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
+    return xmlsec_oracle.sign(dump(root), signer.key, signer.cert, ids=(("Id", c.BODY),))
 
 
 def in_token_reference(signed: bytes) -> bytes:
@@ -623,18 +608,18 @@ def in_token_reference(signed: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("kind", KEYS)
-def test_we_accept_xmlsec1_issuer_serial(pki, tmp_path, kind):
-    """xmlsec1 names the certificate itself; OpenSSL writes the Cyrillic issuer as \\D2\\B0… escapes."""
+def test_we_accept_xmlsec_issuer_serial(pki, kind):
+    """libxmlsec1 names the certificate itself; OpenSSL writes the Cyrillic issuer as \\D2\\B0… escapes."""
     signer = getattr(pki, kind)
-    signed = xmlsec1_signed(signer, tmp_path, key_info=ISSUER_SERIAL_INFO)
+    signed = xmlsec_signed(signer, key_info=ISSUER_SERIAL_INFO)
     assert "serialNumber=BIN161140016747" in one(parse(signed), "//ds:X509IssuerName").text
     for raw in (signed, in_token_reference(signed)):
         assert verify(pki, raw).certificate == signer.cert
 
 
 @pytest.mark.parametrize("kind", KEYS)
-def test_we_accept_xmlsec1_envelopes(pki, tmp_path, kind):
+def test_we_accept_xmlsec_envelopes(pki, kind):
     """An independent signer's envelope (pretty-printed, base64 wrapped) in the client layout of §8."""
-    signed = xmlsec1_signed(getattr(pki, kind), tmp_path)
+    signed = xmlsec_signed(getattr(pki, kind))
     assert verify(pki, signed).certificate == getattr(pki, kind).cert
     refused(pki, signed.replace(b"<senderId>consumer<", b"<senderId>intruder<"), "SIGNATURE_DIGEST_INVALID")

@@ -1,8 +1,8 @@
-"""The payload EDS (enveloped XMLDSig, contract §9): round trips, refusals, xmlsec1 both ways."""
+"""The payload EDS (enveloped XMLDSig, contract §9): round trips, refusals, libxmlsec1 both ways
+(tests/xmlsec_oracle.py: the python-xmlsec wheel, and the xmlsec1 command where installed; the command signs)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -11,7 +11,8 @@ from gateway import client
 from gateway.security import algorithms as alg
 from gateway.security import wss, xmldsig
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
-from tests.test_wss import ECHO_NS, KEYS, NS, Pki, make_pki, payload, xmlsec1
+from tests import xmlsec_oracle
+from tests.test_wss import ECHO_NS, KEYS, NS, Pki, make_pki, payload
 
 POLICY = AlgorithmPolicy()
 
@@ -152,27 +153,27 @@ def test_algorithms(pki, tag, uri, name):
     refused(document, name)
 
 
-def test_sha1_accepted_when_allowed(pki, tmp_path):
-    """An rsa-sha1/sha1 signature as xmlsec1 makes it, refused by default."""
-    document = xmlsec1_sign(pki, tmp_path, alg.RSA_SHA1, alg.SHA1)
+def test_sha1_accepted_when_allowed(pki):
+    """An rsa-sha1/sha1 signature as libxmlsec1 makes it, refused by default."""
+    document = xmlsec_sign(pki, alg.RSA_SHA1, alg.SHA1)
     refused(document, "SIGNATURE_ALGORITHM_REFUSED")
     verified = xmldsig.verify_document(document, policy=AlgorithmPolicy(allow_sha1=True))
     assert (verified.signature_method, verified.digest_method) == (alg.RSA_SHA1, alg.SHA1)
 
 
-# --- xmlsec1 both ways -----------------------------------------------------------------------------
+# --- libxmlsec1 both ways --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KEYS)
-def test_xmlsec1_accepts_our_documents(pki, tmp_path, kind):
-    ca = pki.pem(tmp_path, "ca")
+def test_xmlsec_accepts_our_documents(pki, kind):
+    """The certificate in our KeyInfo chains to the CA the oracle trusts."""
     # A pretty-printed payload with a comment: whitespace is signed, the comment is not.
     root = etree.fromstring(f'<echo:EchoRequest xmlns:echo="{ECHO_NS}">\n  <text>сәлем<!-- c --></text>\n'
                             '</echo:EchoRequest>')
     for document in (signed_bytes(pki, kind), signed_bytes(pki, kind, root)):
-        result = xmlsec1(tmp_path, document, "--trusted-pem", str(ca))
-        assert result.returncode == 0, result.stderr.decode()
+        verdict = xmlsec_oracle.verify(document, trusted=pki.ca.cert)
+        assert verdict.ok, verdict.detail
         tampered = document.replace("сәлем".encode(), b"salem")
-        assert xmlsec1(tmp_path, tampered, "--trusted-pem", str(ca)).returncode != 0
+        assert not xmlsec_oracle.verify(tampered, trusted=pki.ca.cert).ok
 
 
 TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -199,20 +200,19 @@ TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def xmlsec1_sign(pki: Pki, tmp_path: Path, method: str, digest: str, kind: str = "rsa") -> bytes:
-    """A payload signed by xmlsec1 as KalkanCrypt lays it out: pretty-printed, comments, the Signature with a tail."""
+def xmlsec_sign(pki: Pki, method: str, digest: str, kind: str = "rsa") -> bytes:
+    """A payload signed by libxmlsec1 as KalkanCrypt lays it out: pretty-printed, comments, the Signature with a
+    tail."""
     template = TEMPLATE.format(echo=ECHO_NS, c14n=alg.C14N, method=method, enveloped=alg.ENVELOPED,
                                c14n_comments=alg.C14N_COMMENTS, digest=digest)
-    result = xmlsec1(tmp_path, template.encode(), "--privkey-pem", getattr(pki, kind).key_and_cert(tmp_path),
-                     command="--sign")
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
+    signer = getattr(pki, kind)
+    return xmlsec_oracle.sign(template.encode(), signer.key, signer.cert)
 
 
 @pytest.mark.parametrize("kind", KEYS)
-def test_we_accept_xmlsec1_documents(pki, tmp_path, kind):
+def test_we_accept_xmlsec_documents(pki, kind):
     method = alg.RSA_SHA256 if kind == "rsa" else alg.ECDSA_SHA256
-    document = xmlsec1_sign(pki, tmp_path, method, alg.SHA256, kind)
+    document = xmlsec_sign(pki, method, alg.SHA256, kind)
     assert b"<ds:SignatureValue/>" not in document
     verified = xmldsig.verify_document(document, policy=POLICY)
     assert verified.certificate == getattr(pki, kind).cert

@@ -67,7 +67,7 @@ def _python(name: str, data: bytes) -> bytes:
         raise DigestUnavailable(UNAVAILABLE)
     import gostcrypto  # only on the fallback path: importing it costs ~50 ms
 
-    return gostcrypto.gosthash.new(name, data=data).digest()
+    return bytes(gostcrypto.gosthash.new(name, data=data).digest())  # it answers a bytearray; asn1crypto takes bytes
 
 
 @functools.lru_cache(maxsize=1)
