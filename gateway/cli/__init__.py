@@ -22,8 +22,8 @@ def _demo(sub) -> None:
                                        "exit 1 when a step behaves unexpectedly")
     demo.add_argument("--url", default="http://127.0.0.1:8080",
                       help="a running server (default http://127.0.0.1:8080); none there: one is started on port 0")
-    demo.add_argument("--state-dir", help="the running server's state dir, to issue a PKI certificate for "
-                                          "condition 2 (otherwise a self-signed one is used)")
+    demo.add_argument("--state-dir", help="the running server's state dir (else SHEP_STATE_DIR), to issue a PKI "
+                                          "certificate for condition 2 (otherwise a self-signed one is used)")
     demo.add_argument("--store", type=common.store_argument,
                       help="the store of the server it starts when none answers at --url "
                            "(default: SQLite in that server's temporary state dir)")

@@ -60,7 +60,7 @@ def run(url: str, state_dir: str | None = None, out=sys.stdout, store_url: str |
 
 def cmd_demo(args) -> int:
     try:
-        return run(args.url, args.state_dir, store_url=args.store, alg=args.alg,
+        return run(args.url, args.state_dir or os.environ.get("SHEP_STATE_DIR"), store_url=args.store, alg=args.alg,
                    operator_token=args.operator_token or os.environ.get("SHEP_OPERATOR_TOKEN"),
                    verbose=args.verbose, as_json=args.json)
     except RuntimeError as exc:
