@@ -8,7 +8,7 @@ import re
 
 import pytest
 import pytest_twisted
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki, portal_pages
 from endpoints.web import security
@@ -18,7 +18,7 @@ from gateway.security.algorithms import AlgorithmPolicy
 from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness
 from tests.test_portal import ATTACHMENT_XSD, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN
 from tests.test_portal_http import PORTAL_BIN, SERVICE, Stand, coupon, pulled_request, refusal, registration
-from tests.test_wss import xmlsec1
+from tests import xmlsec_oracle
 from tests.web_client import WebClient, parse_strict
 
 CITIZEN_PASSWORD = "citizen-secret"
@@ -150,9 +150,7 @@ async def test_diagram_1_through_the_pages(site, tmp_path, lang):
     assert "attachment" in xml.header("content-disposition")
     verified = xmldsig.verify_document(xml.body, policy=AlgorithmPolicy())
     assert verified.root.findtext("requestNumber") == number
-    pem = tmp_path / "clinic.pem"
-    pem.write_bytes(site.clinic_cert.cert.public_bytes(Encoding.PEM))
-    assert xmlsec1(tmp_path, xml.body, "--pubkey-cert-pem", str(pem)).returncode == 0
+    assert xmlsec_oracle.verify(xml.body, cert=site.clinic_cert.cert).ok
     pdf = await web.get(result.find("coupon-pdf").get("href"))
     assert pdf.status == 200 and pdf.header("content-type") == "application/pdf" and pdf.body.startswith(b"%PDF-")
 
