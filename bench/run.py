@@ -668,8 +668,7 @@ def pipeline_in_process(setup: Setup, messages: int = 300) -> dict:
             route(raw, answer)
         per_message = (time.process_time() - start) / messages * 1000
     finally:
-        app.pool.stop()  # listen() started them; their threads would keep the process alive
-        app.password_pool.stop()
+        app.stop_pools()
         app.store.close()
     return {"pool_work_ms": round(per_message, 3)}
 

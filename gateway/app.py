@@ -337,10 +337,12 @@ class GatewayApp:
             self._checkpointing.stop()
             await self._checkpoint()  # the last records are signed before the process goes
         await self.forwarder.close()
-        if self.pool.started:
-            # Joins the worker threads: no journal write is cut in half.
-            self.pool.stop()
-        for pool in (self.password_pool, self.checkpoint_pool):
+        self.stop_pools()
+        self.store.close()
+
+    def stop_pools(self) -> None:
+        """Join the threads listen() started (no journal write is cut in half); theirs would keep the process
+        alive."""
+        for pool in (self.pool, self.password_pool, self.checkpoint_pool):
             if pool.started:
                 pool.stop()
-        self.store.close()
