@@ -44,12 +44,27 @@ class Outage:
     def end(self) -> None:
         self.store.engine = self.working
 
+    def when_the_provider_answers(self, stub) -> None:
+        """The store goes down while the provider answers (the stub echoes)."""
+        def answer_then_fail(raw: bytes):
+            self.start()
+            return stub.echo(raw)
+        stub.answer = answer_then_fail
+
     @contextmanager
-    def during(self):
-        self.start()
+    def after_the_replay_check(self):
+        """The store goes down right after reject_replay has read it (and is back, as before, on leaving)."""
+        judged = self.store.first_seen
+
+        def judge_then_fail(*args):
+            seen = judged(*args)
+            self.start()
+            return seen
+        self.store.first_seen = judge_then_fail
         try:
             yield
         finally:
+            self.store.first_seen = judged
             self.end()
 
 
@@ -71,10 +86,7 @@ async def test_a_resend_after_the_store_failed_behind_the_provider_gets_the_prov
     harness = await start_harness(tmp_path, pki)
     outage = Outage(harness)
     try:
-        def answer_then_fail(raw: bytes):
-            outage.start()  # the store goes down while the provider answers
-            return harness.stub.echo(raw)
-        harness.stub.answer = answer_then_fail
+        outage.when_the_provider_answers(harness.stub)
         request = send_message(message_id="resend-me", payload=echo_request("held through the outage"))
 
         status, body = await harness.post(request)
@@ -119,10 +131,7 @@ async def test_held_answers_are_recorded_when_the_store_is_back_without_a_resend
     harness = await start_harness(tmp_path, pki)
     outage = Outage(harness)
     try:
-        def answer_then_fail(raw: bytes):
-            outage.start()
-            return harness.stub.echo(raw)
-        harness.stub.answer = answer_then_fail
+        outage.when_the_provider_answers(harness.stub)
         status, body = await harness.post(send_message(message_id="flushed"))
         assert status == 500 and _code(body) == "SHEP-299"
         outage.end()
@@ -141,24 +150,14 @@ async def test_held_answers_are_recorded_when_the_store_is_back_without_a_resend
 @pytest_twisted.ensureDeferred
 async def test_a_request_the_store_failed_to_accept_is_accepted_once_when_resent(tmp_path, pki):
     """The store fails between the replay check and the acceptance: nothing is recorded, so the resend is not a
-    replay; sent twice more at once, one copy is forwarded."""
+    replay; it is forwarded once, and a further copy is a replay."""
     harness = await start_harness(tmp_path, pki)
-    outage = Outage(harness)
-    store = harness.app.store
-    judged = store.first_seen
-
-    def judge_then_fail(*args):
-        seen = judged(*args)
-        outage.start()
-        return seen
+    request = send_message(message_id="not-yet-accepted")
     try:
-        store.first_seen = judge_then_fail
-        request = send_message(message_id="not-yet-accepted")
-        status, body = await harness.post(request)
-        assert status == 500 and _code(body) == "SHEP-299"
+        with Outage(harness).after_the_replay_check():
+            status, body = await harness.post(request)
+            assert status == 500 and _code(body) == "SHEP-299"
         assert harness.stub.received == []
-        outage.end()
-        store.first_seen = judged
 
         status, body = await harness.post(request)
         assert status == 200, body
@@ -166,30 +165,18 @@ async def test_a_request_the_store_failed_to_accept_is_accepted_once_when_resent
         assert status == 500 and _code(body) == "SHEP-160"
         assert len(harness.stub.received) == 1
     finally:
-        outage.end()
-        store.first_seen = judged
         await stop_harness(harness)
 
 
 @pytest_twisted.ensureDeferred
 async def test_an_async_message_the_store_failed_to_queue_is_queued_once_when_resent(tmp_path, pki):
     harness = await start_harness(tmp_path, pki)
-    outage = Outage(harness)
-    store = harness.app.store
-    judged = store.first_seen
-
-    def judge_then_fail(*args):
-        seen = judged(*args)
-        outage.start()
-        return seen
     request = wire.send_message(service_id="ASYNC_PULL", sender_id="consumer", password=PASSWORD,
                                 message_id="queued-once", payload=echo_request())
     try:
-        store.first_seen = judge_then_fail
-        status, answer = await harness.call_async(request)
-        assert status == 500 and answer.findtext(".//errorCode") == "SHEP-299"
-        outage.end()
-        store.first_seen = judged
+        with Outage(harness).after_the_replay_check():
+            status, answer = await harness.call_async(request)
+            assert status == 500 and answer.findtext(".//errorCode") == "SHEP-299"
         assert harness.app.queue.list(service_id="ASYNC_PULL") == []
 
         status, answer = await harness.call_async(request)
@@ -198,6 +185,4 @@ async def test_an_async_message_the_store_failed_to_queue_is_queued_once_when_re
         assert status == 500 and answer.findtext(".//errorCode") == "SHEP-160"
         assert len(harness.app.queue.list(service_id="ASYNC_PULL")) == 1
     finally:
-        outage.end()
-        store.first_seen = judged
         await stop_harness(harness)
