@@ -87,7 +87,9 @@ def main(pytest_args: list[str]) -> int:
     else:
         if not seen["outcomes"].get("passed"):
             problems.append("no test passed")
-        problems += [f"a skip that names no system package: {skip}" for skip in seen["other_skips"]]
+        # Besides the system tools, one thing a test may need that CI (root) lacks: an unprivileged user.
+        problems += [f"a skip that names no system package: {skip}" for skip in seen["other_skips"]
+                     if "needs a user other than root" not in skip]
         problems += [f"{check} ran through a hidden command: {oracle}" for check, oracles in seen["checkers"].items()
                      for oracle in oracles if " command" in oracle]
         print(f"\n== bare run: {seen['outcomes']} in {elapsed:.0f} s ==")

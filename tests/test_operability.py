@@ -152,7 +152,7 @@ def test_serve_state_dir_whose_database_cannot_be_opened_is_one_line(tmp_path):
     assert line.startswith("shep serve: ") and "shep.db" in line, line
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only (0500) folder anyway")
+@pytest.mark.skipif(os.geteuid() == 0, reason="needs a user other than root (root writes into a read-only folder)")
 def test_serve_read_only_state_dir_is_one_line(tmp_path):
     (tmp_path / "state").mkdir(mode=0o500)
     line = serve_fails(tmp_path, "--state-dir", str(tmp_path / "state"))
