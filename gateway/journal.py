@@ -112,12 +112,10 @@ class Journal:
     def held(self) -> int:
         return len(self._held)
 
-    def flush_held(self) -> int:
-        """Write the held hops now (on a timer and before a resend is judged); the number written."""
-        count = self.held
-        if count:
+    def flush_held(self) -> None:
+        """Write the held hops now (on a timer and before a resend is judged)."""
+        if self._held:
             self.append_many([])
-        return count
 
     def append_in(self, conn, entries: list[JournalEntry]) -> list[int]:
         """Record hops inside the caller's `store.exclusive()` transaction (with the state they describe)."""

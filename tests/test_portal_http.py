@@ -68,8 +68,8 @@ class Stand:
                           correlation_id=correlation_id)
 
 
-@pytest_twisted.async_yield_fixture
-async def stand(tmp_path, pki):
+async def start_stand(tmp_path, pki, mount=PortalResource) -> Stand:
+    """The gateway with the portal and the clinic's participant; `mount(portal)` is what /portal/ serves."""
     harness = await start_harness(
         tmp_path, pki,
         participants=[Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
@@ -81,9 +81,15 @@ async def stand(tmp_path, pki):
                               password_iterations=1000, lockout_attempts=2, lockout_minutes=5)
     portal = build_portal(settings, anchors=pki.pki.trust_anchors(), intermediates=pki.pki.intermediates(),
                           engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki))
-    harness.app.site.resource.putChild(b"portal", PortalResource(portal))
-    yield Stand(harness, portal, pki)
-    await stop_harness(harness)
+    harness.app.site.resource.putChild(b"portal", mount(portal))
+    return Stand(harness, portal, pki)
+
+
+@pytest_twisted.async_yield_fixture
+async def stand(tmp_path, pki):
+    stand = await start_stand(tmp_path, pki)
+    yield stand
+    await stop_harness(stand.harness)
 
 
 def element(tag: str, *children: tuple) -> etree._Element:

@@ -10,14 +10,13 @@ import pytest
 import pytest_twisted
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from endpoints.portal import PortalResource, PortalSettings, build_portal, issuer_from_pki, portal_pages
+from endpoints.portal import PortalResource, portal_pages
 from endpoints.web import security
-from gateway.registry import Participant, Service
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
-from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness
-from tests.test_portal import ATTACHMENT_XSD, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN
-from tests.test_portal_http import PORTAL_BIN, SERVICE, Stand, coupon, pulled_request, refusal, registration
+from tests.conftest import stop_harness
+from tests.test_portal import CITIZEN_IIN, CLINIC_BIN, OTHER_IIN
+from tests.test_portal_http import Stand, coupon, start_stand, pulled_request, refusal, registration
 from tests import xmlsec_oracle
 from tests.web_client import WebClient, parse_strict
 
@@ -43,21 +42,10 @@ WORDS = {
 
 @pytest_twisted.async_yield_fixture
 async def site(tmp_path, pki):
-    harness = await start_harness(
-        tmp_path, pki,
-        participants=[Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
-                      Participant("ajo", PASSWORD_HASH, None, bin=CLINIC_BIN)],
-        services=[Service(SERVICE, provider="ajo", channel="async", payload_schema=ATTACHMENT_XSD,
-                          timeout_seconds=5.0, allowed_senders=frozenset({"portal"}), routes=frozenset(),
-                          strict=False, require_payload_signature=True)])
-    settings = PortalSettings(gateway_url=harness.app.base_url, password=PASSWORD, state_dir=tmp_path,
-                              password_iterations=1000, lockout_attempts=2, lockout_minutes=5)
-    portal = build_portal(settings, anchors=pki.pki.trust_anchors(), intermediates=pki.pki.intermediates(),
-                          engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki))
-    harness.app.site.resource.putChild(b"portal", portal_pages(portal, secret=security.load_secret(tmp_path),
-                                                               api=PortalResource(portal)))
-    yield Stand(harness, portal, pki)
-    await stop_harness(harness)
+    stand = await start_stand(tmp_path, pki, lambda portal: portal_pages(
+        portal, secret=security.load_secret(tmp_path), api=PortalResource(portal)))
+    yield stand
+    await stop_harness(stand.harness)
 
 
 def browser(site: Stand, lang: str | None = None) -> WebClient:
