@@ -1,10 +1,10 @@
-"""The web foundation (endpoints/web) without a server: catalogues, forms, CSRF tokens, the secret file."""
+"""The web foundation (gateway/web/pages) without a server: catalogues, forms, CSRF tokens, the secret file."""
 from __future__ import annotations
 
 import pytest
 
-from endpoints.web import forms, i18n, security
-from endpoints.web.pages import MESSAGES
+from gateway.web.pages import forms, i18n, security
+from gateway.web.pages.resource import MESSAGES
 from endpoints.portal.pages import HERE as PORTAL
 
 
