@@ -27,7 +27,6 @@ from gateway.security.wss import verify_signed_by
 from gateway.soap import fault_envelope
 from gateway.web import contract_files
 from gateway.web.body import read_body
-from gateway.web.resources import base_url
 
 log = logging.getLogger("shep.asyncclient")
 
@@ -241,13 +240,7 @@ class PushReceiver(resource.Resource):
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def render_GET(self, request: server.Request):
-        document = contract_files.serve(request, base_url(request) + request.path.decode("utf-8", "replace"),
-                                        CLIENT_WSDL)
-        if document is None:
-            request.setResponseCode(404)
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"GET ?wsdl for the IAsyncChannelClient contract; the operations are POSTed\n"
-        return document
+        return contract_files.serve_here(request, CLIENT_WSDL, "IAsyncChannelClient")
 
     def render_POST(self, request: server.Request):
         raw = read_body(request)

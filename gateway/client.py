@@ -93,6 +93,23 @@ def build_send_message_response(*, message_id: str, correlation_id: str | None =
     return serialize(envelope)
 
 
+
+def build_send_message_fault(*, code: str, message: str, summary: str, detail: str | None = None,
+                             session_id: str | None = None, faultcode: str = "soap:Client") -> tuple[int, bytes]:
+    """A provider's SOAP fault for `SendMessage` (HTTP 500): the contract's fault element in `detail`, ErrorInfo
+    with the provider's own `code`; `faultcode` soap:Client when the caller's message is at fault."""
+    envelope = etree.Element(c.ENVELOPE, nsmap={"soap": c.SOAP_NS})
+    fault = etree.SubElement(etree.SubElement(envelope, c.BODY), c.FAULT)
+    add_text(fault, "faultcode", faultcode)
+    add_text(fault, "faultstring", f"{code}: {summary}")
+    info = etree.SubElement(etree.SubElement(fault, "detail"), c.SYNC_FAULT, nsmap={"sync": c.SYNC_NS})
+    add_text(info, "errorCode", code)
+    add_text(info, "errorMessage", message)
+    add_text(info, "errorData", detail)
+    add_text(info, "errorDate", now_iso())
+    add_text(info, "sessionId", session_id)
+    return 500, serialize(envelope)
+
 @dataclass
 class SyncReply:
     """What came back: either a response (status, data) or a fault (ErrorInfo fields)."""

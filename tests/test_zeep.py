@@ -117,7 +117,7 @@ def echo_document(text: str) -> str:
 
 def use_echo_provider(harness) -> None:
     """The stub answers like the shipped demo provider, which reads all three data styles."""
-    harness.stub.answer = lambda raw: (200, echo_provider.answer(raw))
+    harness.stub.answer = echo_provider.answer
 
 
 SYNC_SCHEMA = SchemaOracle(ROOT / "xsd" / c.SYNC_DRIVER_XSD)

@@ -1,4 +1,5 @@
-"""`shep`: serve, send, journal, queue, db, config, pki, demo, faults, hash-password; one module per command group."""
+"""`shep`: serve, send, journal, queue, db, config, pki, demo, conformance, faults, hash-password; one module per
+command group."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from gateway.cli import common, config, db, journal, queue, send, serve, tools
+from gateway.cli import common, conformance, config, db, journal, queue, send, serve, tools
 from gateway.config import SIGNING_ALGS, ConfigError
 
 
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     db.register(sub)
     config.register(sub)
     tools.register(sub)
+    conformance.register(sub)
 
     from simulators.pki.cli import register as register_pki
 

@@ -13,6 +13,27 @@ WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
 
 
+def base_url(request) -> str:
+    """The scheme, host and port the client used (its Host header), so URLs we hand out work for it."""
+    scheme = "https" if request.isSecure() else "http"
+    host = request.getHeader("host")
+    if not host:
+        addr = request.getHost()
+        host = f"{addr.host}:{addr.port}"
+    return f"{scheme}://{host}"
+
+
+def serve_here(request, default_wsdl: str, what: str) -> bytes:
+    """A party's own address answering GET: its contract files as served at the URL the client used, or 404
+    saying what the address is for (`what`)."""
+    document = serve(request, base_url(request) + request.path.decode("utf-8", "replace"), default_wsdl)
+    if document is None:
+        request.setResponseCode(404)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return f"GET ?wsdl for the {what} contract; the operations are POSTed\n".encode()
+    return document
+
+
 def serve(request, endpoint: str, default_wsdl: str) -> bytes | None:
     """Answer `?wsdl`, `?wsdl=<file>` or `?xsd=<file>` for the address `endpoint`; None when the query asks
     for no contract file (the caller handles the GET itself)."""

@@ -12,6 +12,7 @@ from twisted.web import resource, server
 from gateway.faults import catalogue_json
 from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
+from gateway.web.contract_files import base_url
 from gateway.web.connections import ConnectionLimits, GuardedChannel
 from gateway.web.body import read_body
 
@@ -39,16 +40,6 @@ class GatewaySite(ConnectionLimits, server.Site):
                     extra={"session_id": getattr(request, "shep_session_id", None),
                            "status": request.code, "bytes": request.sentLength,
                            "client": request.getClientAddress().host})
-
-
-def base_url(request: server.Request) -> str:
-    """The scheme, host and port the client used (its Host header), so URLs we hand out work for it."""
-    scheme = "https" if request.isSecure() else "http"
-    host = request.getHeader("host")
-    if not host:
-        addr = request.getHost()
-        host = f"{addr.host}:{addr.port}"
-    return f"{scheme}://{host}"
 
 
 def _finish(request: server.Request, deferred: defer.Deferred, render_reply) -> int:

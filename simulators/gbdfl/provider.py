@@ -15,11 +15,12 @@ from lxml import etree
 from twisted.web import resource
 
 from gateway import contract as c
-from gateway.client import STYLES, build_send_message_response, now_iso, sign_request
+from gateway.client import STYLES, build_send_message_fault, build_send_message_response, sign_request
 from gateway.faults import Fault
 from gateway.security.algorithms import AlgorithmPolicy, SignatureError
 from gateway.security.wss import verify_signed_by
 from gateway.security.xmldsig import sign_document, standalone
+from gateway.web import contract_files
 from gateway.web.body import read_body
 from simulators.gbdfl import wire
 from simulators.gbdfl.dictionaries import Value
@@ -39,11 +40,6 @@ FAULT_EN = "The message carries no valid GBD FL Request"
 SENDER_RU = "Государственная база данных «Физические лица»"
 SENDER_KZ = "«Жеке тұлғалар» мемлекеттік деректер базасы"
 MAX_PERSONS = 100
-
-
-def _text(parent: etree._Element, tag: str, value: str | None) -> None:
-    if value is not None:
-        etree.SubElement(parent, tag).text = value
 
 
 def _data(send: etree._Element) -> etree._Element | None:
@@ -82,6 +78,9 @@ class GbdflProvider(resource.Resource):
         self.transport_signature = transport_signature
         # Set: only requests WS-Security signed by this certificate (the gateway's) are answered.
         self.gateway_certificate = gateway_certificate
+
+    def render_GET(self, request):
+        return contract_files.serve_here(request, c.SYNC_WSDL, "SyncChannel (ISyncChannel)")
 
     def render_POST(self, request):
         status, body = self.answer(read_body(request))
@@ -152,18 +151,8 @@ class GbdflProvider(resource.Resource):
               message: str = FAULT_RU, summary: str = FAULT_EN) -> tuple[int, bytes]:
         """The sync fault element, by default with the provider's own code: a malformed message is the
         caller's fault."""
-        code = code or self.fault_code
-        envelope = etree.Element(c.ENVELOPE, nsmap={"soap": c.SOAP_NS})
-        fault = etree.SubElement(etree.SubElement(envelope, c.BODY), c.FAULT)
-        _text(fault, "faultcode", "soap:Client")
-        _text(fault, "faultstring", f"{code}: {summary}")
-        info = etree.SubElement(etree.SubElement(fault, "detail"), c.SYNC_FAULT, nsmap={"sync": c.SYNC_NS})
-        _text(info, "errorCode", code)
-        _text(info, "errorMessage", message)
-        _text(info, "errorData", detail)
-        _text(info, "errorDate", now_iso())
-        _text(info, "sessionId", session_id)
-        return 500, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        return build_send_message_fault(code=code or self.fault_code, message=message, summary=summary,
+                                        detail=detail, session_id=session_id)
 
 
 class LazyGbdflProvider(resource.Resource):
