@@ -131,7 +131,8 @@ class ClinicPages:
         session = self._session(view)
         form = view.form
         body = {"iin": form.text("iin") or "", "reason": form.get("reason") or "FREE_CHOICE",
-                "districtNumber": form.text("district") or None, "representativeIin": form.text("representative") or None}
+                "districtNumber": form.text("district") or None,
+                "representativeIin": form.text("representative") or None}
         try:
             created = self.desk.create(session, body)
         except DeskError as error:
