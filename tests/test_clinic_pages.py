@@ -92,6 +92,8 @@ async def test_diagram_2_through_the_pages(world, lang):
     assert "clinic_session" not in web.cookies
     home = await web.submit(refused, "login", password=EMPLOYEE_PASSWORD)
     assert home.status == 200 and home.html.get("lang") == lang and "Поликлиника № 1" in home.find("employee").text
+    login_cookie = next(line for line in web.set_cookie_lines if line.startswith("clinic_session="))
+    assert "HttpOnly" in login_cookie and "SameSite=Strict" in login_cookie and "Path=/clinic/" in login_cookie
 
     # Processes 2–4: the IIN looked up in ЖТ ММБ through the gateway; process 4 for nobody.
     new = await web.get(home.find("new").get("href"))

@@ -78,7 +78,8 @@ def test_wheel_contents(wheel):
                 # the web pages' templates, catalogues and stylesheet (docs/web.md)
                 "gateway/web/pages/templates/base.html", "gateway/web/pages/messages/kk.toml",
                 "gateway/web/pages/static/web.css",
-                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml"}
+                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml",
+                "endpoints/provider/templates/request.html", "endpoints/provider/messages/kk.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
