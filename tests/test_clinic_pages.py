@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 import pytest_twisted
 
+from endpoints.provider.registry import RegistryError
 from gateway.web.pages import security
 from tests import xmlsec_oracle
 from tests.conftest import stop_harness
 from tests.pdf_text import pdf_text
 from tests.test_portal_pages import button_texts
-from tests.test_provider import CLINIC_A, EMPLOYEE_A, EMPLOYEE_PASSWORD, NOBODY, PEOPLE
+from tests.test_provider import CLINIC_A, EMPLOYEE_A, EMPLOYEE_B, EMPLOYEE_PASSWORD, NOBODY, PEOPLE
 from tests.test_provider_http import api, exchange, signed_request, start_world
 from tests.web_client import WebClient, parse_strict
 
@@ -177,10 +178,39 @@ async def test_pages_and_api_tell_the_same(world):
     assert status == 200 and person["person"]["surname"] == "ТЕСТОВ"
     status, body = await api(world, "GET", f"/persons/{NOBODY}", token=token)
     assert (status, body["error"]["code"]) == (404, "ATT-201")
-    # A portal request registered by the АЖО is in the employee's incoming list too.
-    await exchange(world, signed_request(world.pki, "mover", number="PORTAL-9"))
+    # A portal request registered by the АЖО is in the employee's incoming list too, and opens.
+    await exchange(world, signed_request(world.pki, "stranger", number="PORTAL-9"))
     rows = list_rows(await web.get("/requests"))
-    assert len(rows) == 2
+    [portal] = [row for key, row in rows.items() if key != number]
+    opened = await web.get(portal["open"].get("href"))
+    assert opened.status == 200 and opened.find("person-iin").text == PEOPLE["stranger"]["iin"]
+    assert "PORTAL-9" in opened.find("request").itertext()
+
+
+@pytest_twisted.ensureDeferred
+async def test_another_clinics_employee_sees_nothing_of_it(world):
+    web = workstation(world)
+    await logged_in(web)
+    number = (await signed(web, ADULT)).url.rsplit("/", 1)[1]
+    other = workstation(world)
+    page = await other.submit(await other.get("/login"), "login", iin=EMPLOYEE_B, password=EMPLOYEE_PASSWORD)
+    assert page.status == 200 and "clinic_session" in other.cookies
+    for path in (f"/requests/{number}", f"/requests/{number}/coupon.pdf", f"/requests/{number}/result.xml"):
+        assert (await other.get(path)).status == 404, path
+    assert (await other.get("/requests")).find("empty") is not None
+    assert ADULT not in (await other.get("/attachments")).text
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_registry_out_of_reach_is_a_502_page(world, monkeypatch):
+    web = workstation(world, "ru")
+    await logged_in(web)
+
+    def down(iin):
+        raise RegistryError("the gateway did not answer")
+    monkeypatch.setattr(world.system.office.registry, "find", down)
+    page = await web.submit(await web.get("/requests/new"), "lookup", iin=ADULT)
+    assert page.status == 502 and "ГБД ФЛ сейчас не отвечает" in page.text and "REGISTRY_UNAVAILABLE" in page.text
 
 
 # -- process 1: refusals, lockout -------------------------------------------------------------------------
