@@ -51,7 +51,8 @@ test-deps:
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
 
-# A PNG of each main portal page in docs/screens/ (shown in README.md), by the browser test's own walk of diagram 1;
+# A PNG of each main page of the portal and of the clinic's workstation (clinic-*) in docs/screens/ (shown in
+# README.md and docs/web.md), by the browser tests' own walks of diagrams 1 and 2;
 # needs Chromium and its driver (Debian packages chromium, chromium-driver).
 screens: $(STAMP)
 	$(BIN)/python -m tests.screens

@@ -1,6 +1,7 @@
 """A real browser on the portal's pages: headless Chromium (Debian's `chromium`) driven by Selenium through
-Debian's matching `chromium-driver`, never a downloaded browser or driver. Used by the browser test
-(tests/test_portal_browser.py) and by `make screens` (tests/screens.py), which walk diagram 1 the same way.
+Debian's matching `chromium-driver`, never a downloaded browser or driver. Used by the browser tests
+(tests/test_portal_browser.py, tests/test_clinic_browser.py) and by `make screens` (tests/screens.py), which
+walk diagram 1 (here) and diagram 2 (tests/clinic_browser.py) the same way.
 
 Selenium rather than Playwright: Debian ships the driver built for its very Chromium, so the two always
 match; Playwright talks to the browsers it downloads itself and only tolerates a system one.
@@ -48,16 +49,18 @@ def chromium(downloads: Path):
     return driver
 
 
-def citizen():
+def citizen(skip: int = 0):
     """A living adult of the ЖТ ММБ (the server's own seed) registered at one address, in the service zone of
-    the clinic AKTAU_P2 as the shipped clinics file draws it: the clinic attaches them."""
+    the clinic AKTAU_P2 as the shipped clinics file draws it: the clinic attaches them. `skip`: the next ones."""
     zone = load_clinics().clinic(AKTAU_P2).zone
     for person in build_population():
         address = person.reg_address
         if (address is not None and person.death_date is None and not person.addresses and person.surname
                 and person.birth_date.year <= date.today().year - 20
                 and any(area.covers(address.district.region.ru, address.town, address.street) for area in zone)):
-            return person
+            if skip == 0:
+                return person
+            skip -= 1
     raise LookupError(f"nobody in the population lives in the zone of {AKTAU_P2}")
 
 
@@ -73,12 +76,14 @@ class Walk:
     screens: list[Path] = field(default_factory=list)
 
 
-class Portal:
-    """The citizen at the browser: every step is a click on what the page shows."""
+class Browser:
+    """Someone at the browser on the pages mounted at `mount`: every step is a click on what the page shows."""
+
+    mount = "portal/"
 
     def __init__(self, driver, base_url: str, downloads: Path, shots: Path | None = None):
         self.driver = driver
-        self.base = base_url.rstrip("/") + "/portal/"
+        self.base = base_url.rstrip("/") + "/" + self.mount
         self.downloads = downloads
         self.shots = shots
         self.walk = Walk()
@@ -148,6 +153,11 @@ class Portal:
         self.wait_for(lambda: bool(found.extend(p for p in self.downloads.glob(f"*{suffix}")) or found),
                       f"the {suffix} download")
         return found[0]
+
+
+
+class Portal(Browser):
+    """The citizen at the portal's pages."""
 
     # -- diagram 1 ---------------------------------------------------------------------------------------
 

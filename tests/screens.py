@@ -1,5 +1,6 @@
-"""`make screens`: a PNG of each main portal page under docs/screens/, taken by the browser walk of the tests
-(tests/browser.py) on a `shep serve` of its own (the shipped configuration, a temporary state folder)."""
+"""`make screens`: a PNG of each main page of the portal and of the clinic's workstation (`clinic-…`) under
+docs/screens/, taken by the browser walks of the tests (tests/browser.py, tests/clinic_browser.py) on a
+`shep serve` of its own (the shipped configuration, a temporary state folder)."""
 from __future__ import annotations
 
 import sys
@@ -7,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from tests import browser
+from tests.clinic_browser import walk_diagram_2
 from tests.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +41,16 @@ def main() -> int:
             base = server.wait_listening(60)
             driver = browser.chromium(work / "downloads")
             walk = browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
+            for done in (work / "downloads").iterdir():  # the clinic's walk waits for its own downloads
+                done.unlink()
+            # Another citizen: the portal's is attached to the clinic by now.
+            clinic = walk_diagram_2(driver, base, work / "downloads", person=browser.citizen(skip=1), shots=OUT)
         finally:
             if driver is not None:
                 driver.quit()
             server.terminate()
             server.close()
-    for path in walk.screens:
+    for path in walk.screens + clinic.screens:
         shrink(path)
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB")
     return 0

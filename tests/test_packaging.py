@@ -79,6 +79,7 @@ def test_wheel_contents(wheel):
                 "gateway/web/pages/templates/base.html", "gateway/web/pages/messages/kk.toml",
                 "gateway/web/pages/static/web.css",
                 "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml",
+                "endpoints/provider/templates/request.html", "endpoints/provider/messages/kk.toml",
                 # the conformance catalogue, samples and report page (docs/conformance.md)
                 "gateway/conformance/cases/provider/fault-shape.toml",
                 "gateway/conformance/samples/DEMO_Echo.toml", "gateway/conformance/templates/report.html"}

@@ -18,7 +18,7 @@ import treq
 from lxml import etree
 from twisted.internet import reactor, task, threads
 
-from endpoints.provider import api as api_module
+from endpoints.provider import desk as desk_module
 from endpoints.provider import payload as p
 from endpoints.provider.couponfont import REGULAR_VARIABLE
 from endpoints.provider.office import parse
@@ -214,7 +214,7 @@ async def test_a_body_over_the_site_limit_is_refused_not_read_as_empty(world):
 async def test_employee_login_is_locked_out_after_wrong_passwords_as_the_portal_s(world, monkeypatch):
     attempts = world.system.config.lockout_attempts
     hashed = []
-    monkeypatch.setattr(api_module, "verify_password", lambda plain, encoded: hashed.append(plain) or False)
+    monkeypatch.setattr(desk_module, "verify_password", lambda plain, encoded: hashed.append(plain) or False)
     for attempt in range(1, attempts):
         status, body = await api(world, "POST", "/login", {"iin": EMPLOYEE_A, "password": f"wrong-{attempt}"})
         assert (status, body["error"]["code"]) == (401, "AUTH_FAILED"), attempt

@@ -147,6 +147,15 @@ class ProviderStore:
                                           sa.and_(requests.c.channel == "PROVIDER",
                                                   requests.c.request_number == number)))
 
+    def clinic_requests(self, clinic_bin: str, statuses: tuple[str, ...] | None = None,
+                        limit: int = 500) -> list[dict]:
+        """A clinic's requests, newest first, optionally of these statuses only (the workstation's lists)."""
+        query = sa.select(requests).where(requests.c.clinic_bin == clinic_bin).order_by(requests.c.id.desc())
+        if statuses is not None:
+            query = query.where(requests.c.status.in_(statuses))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+
     def create_draft(self, *, clinic_bin: str, applicant_iin: str, employee_iin: str, created_at: datetime,
                      document: Callable[[str], bytes]) -> dict:
         """An employee's request before signing (process 2–5); its number is `E-<id>`."""

@@ -2,7 +2,7 @@
 every configured clinic, a participant of the gateway that provides the attachment service.
 
     system = ProviderSystem(config.load(), engine=app.store.engine, pki=app.pki, state_dir=app.state_dir)
-    root.putChild(b"clinic", system.resource())   # /clinic/async (push endpoint), /clinic/api/…
+    root.putChild(b"clinic", system.resource())   # /clinic/async (push), /clinic/api/…, the pages /clinic/
     …listen…
     system.start(app.base_url, gateway_certificate)  # gateway clients; certificates issued on first start
 """
@@ -17,10 +17,13 @@ from twisted.web import resource
 
 from gateway.asyncclient import AsyncGatewayClient
 from gateway.security.certs import CertificateValidator, RevocationChecker
+from gateway.web.pages.security import load_secret
 from endpoints.provider.api import ClinicApi
+from endpoints.provider.desk import Desk
 from endpoints.provider.config import ProviderConfig
 from endpoints.provider.inbox import PortalInbox
 from endpoints.provider.office import AttachmentOffice
+from endpoints.provider.pages import ClinicRoot, clinic_pages
 from endpoints.provider.registry import GatewayPersonRegistry, Person, PersonRegistry, RegistryError
 from endpoints.provider.signing import Credentials, Verifier
 from endpoints.provider.store import ProviderStore
@@ -52,15 +55,16 @@ class ProviderSystem:
                                        credentials=Credentials(Path(state_dir) / "provider" / "certs", pki, clock),
                                        clock=clock)
         self.inbox = PortalInbox(self.office, _NotConnected(), config.service_id)
-        self.api = ClinicApi(self.office)
+        self.desk = Desk(self.office)
+        self.api = ClinicApi(self.desk)
+        self.state_dir = Path(state_dir)
         self.clock = clock
 
     def resource(self) -> resource.Resource:
-        """The `/clinic` subtree: `async` is the participant's async_endpoint, `api` the employees' API."""
-        clinic = resource.Resource()
-        clinic.putChild(b"async", self.inbox.resource())
-        clinic.putChild(b"api", self.api)
-        return clinic
+        """The `/clinic` subtree: `async` is the participant's async_endpoint, `api` the employees' JSON API,
+        every other path the employees' pages (docs/web.md)."""
+        pages = clinic_pages(self.desk, secret=load_secret(self.state_dir))
+        return ClinicRoot(pages, {b"async": self.inbox.resource(), b"api": self.api})
 
     def start(self, gateway_url: str, gateway_certificate=None) -> None:
         """Connect to the gateway (its base URL) and issue missing certificates. Blocking: key generation
