@@ -384,6 +384,24 @@ def test_free_change_limit():
     assert not rules.counts_as_free_change(application())  # a first attachment is no change
 
 
+def test_residence_changed():
+    """ATT-307: judged on ЖТ ММБ's registrations against the address the current attachment was made at."""
+    person = registry_person("adult")
+    there = rules.CurrentAttachment(CLINIC_B, "1", date(2026, 1, 5), person.address.line())
+    moved_request = request_for("adult", reason="RESIDENCE_CHANGE")
+    stayed = application(current=there, request=moved_request)
+    assert rules.residence_changed(stayed).code == "ATT-307"
+    assert rules.residence_changed(dataclasses.replace(stayed, request=request_for("adult"))) is None
+    assert rules.residence_changed(dataclasses.replace(stayed, current=None)) is None  # nothing to exempt
+    elsewhere = registry_person("far").address
+    assert rules.residence_changed(dataclasses.replace(stayed, person=registry_person(
+        "adult", temporary=(elsewhere,)))) is None  # a new temporary registration is a move
+    assert rules.residence_changed(dataclasses.replace(
+        stayed, current=dataclasses.replace(there, address=elsewhere.line()))) is None
+    assert rules.residence_changed(dataclasses.replace(stayed, person=registry_person("adult", address=None))).code \
+        == "ATT-307"  # the registry shows no address at all: no move shown
+
+
 def test_not_already_attached():
     here = application(current=rules.CurrentAttachment(CLINIC_A, "1", date(2025, 5, 5)))
     assert rules.not_already_attached(here).code == "ATT-304"
@@ -551,8 +569,13 @@ def test_office_attaches_and_the_register_ends_the_previous_attachment(office, p
     again = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-3"), "m3")
     assert again["status"] == REFUSED
     assert [r.code for r in p.read_refusal(parse(again["result_xml"]))] == ["ATT-303"]
-    moved = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-4",
-                                          reason="RESIDENCE_CHANGE"), "m4")
+    stayed = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-4",
+                                           reason="RESIDENCE_CHANGE"), "m4")
+    assert [r.code for r in p.read_refusal(parse(stayed["result_xml"]))] == ["ATT-307"]  # ЖТ ММБ shows no move
+    office.registry.people[PEOPLE["adult"]["iin"]] = registry_person(
+        "adult", address=p.Address("МАНГИСТАУСКАЯ ОБЛАСТЬ", "Г.АКТАУ", "АКТАУ", "МИКРОРАЙОН 14", "2"))
+    moved = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-5",
+                                          reason="RESIDENCE_CHANGE"), "m5")
     assert moved["status"] == COMPLETED
     assert len(office.store.attachments(iin=PEOPLE["adult"]["iin"], active_only=True)) == 1
 
