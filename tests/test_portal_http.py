@@ -15,12 +15,15 @@ from endpoints.portal.attachment import NS, standalone
 from endpoints.portal.web import MAX_BODY
 from gateway.asyncclient import AsyncGatewayClient
 from gateway.client import sign_payload
+from gateway.parties import portal_registry
 from gateway.registry import Participant, Service
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.identity import subject_iin
 from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness
 from tests.test_portal import ATTACHMENT_XSD, CHILD_IIN, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN, pem_pair
+from tests.test_provider import NOBODY, PEOPLE
+from tests.test_provider_http import GBDFL_XSD, registry_of
 
 SERVICE = "PHC_ATTACHMENT"
 PORTAL_BIN = "161140016747"
@@ -68,19 +71,28 @@ class Stand:
                           correlation_id=correlation_id)
 
 
-async def start_stand(tmp_path, pki, mount=PortalResource) -> Stand:
-    """The gateway with the portal and the clinic's participant; `mount(portal)` is what /portal/ serves."""
-    harness = await start_harness(
-        tmp_path, pki,
-        participants=[Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
-                      Participant("ajo", PASSWORD_HASH, None, bin=CLINIC_BIN)],
-        services=[Service(SERVICE, provider="ajo", channel="async", payload_schema=ATTACHMENT_XSD,
-                          timeout_seconds=5.0, allowed_senders=frozenset({"portal"}), routes=frozenset(),
-                          strict=False, require_payload_signature=True)])
+async def start_stand(tmp_path, pki, mount=PortalResource, people: dict | None = None) -> Stand:
+    """The gateway with the portal and the clinic's participant; `mount(portal)` is what /portal/ serves.
+    With `people` (records as tests/test_provider.py's PEOPLE), the ЖТ ММБ simulator serves them behind
+    `GBDFL_UniversalServiceSync` and the portal checks registrations there, wired as `shep serve` wires it."""
+    participants = [Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
+                    Participant("ajo", PASSWORD_HASH, None, bin=CLINIC_BIN)]
+    services = [Service(SERVICE, provider="ajo", channel="async", payload_schema=ATTACHMENT_XSD,
+                        timeout_seconds=5.0, allowed_senders=frozenset({"portal"}), routes=frozenset(),
+                        strict=False, require_payload_signature=True)]
+    if people is not None:
+        participants.append(Participant("registry", None, "/registry"))
+        services.append(Service("GBDFL_UniversalServiceSync", provider="registry", channel="sync",
+                                payload_schema=GBDFL_XSD, timeout_seconds=5.0, allowed_senders=frozenset({"portal"}),
+                                routes=frozenset(), strict=False))
+    harness = await start_harness(tmp_path, pki, participants=participants, services=services)
+    if people is not None:
+        harness.app.site.resource.putChild(b"registry", registry_of(tmp_path, pki, people))
     settings = PortalSettings(gateway_url=harness.app.base_url, password=PASSWORD, state_dir=tmp_path,
                               password_iterations=1000, lockout_attempts=2, lockout_minutes=5)
     portal = build_portal(settings, anchors=pki.pki.trust_anchors(), intermediates=pki.pki.intermediates(),
-                          engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki))
+                          engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki),
+                          registry=None if people is None else portal_registry)
     harness.app.site.resource.putChild(b"portal", mount(portal))
     return Stand(harness, portal, pki)
 
@@ -398,3 +410,26 @@ async def test_several_certificates_a_p12_and_the_result_as_files(stand, pki):
             assert body.startswith(b"%PDF-")
         else:
             assert xmldsig.verify_document(body, policy=AlgorithmPolicy()).root.findtext("couponNumber") == "T-0001"
+
+
+@pytest_twisted.ensureDeferred
+async def test_registration_needs_an_adult_the_registry_knows(tmp_path, pki):
+    """(pre): no account and no SIGN certificate for an IIN ЖТ ММБ does not know, or for a minor."""
+    stand = await start_stand(tmp_path, pki, people={key: PEOPLE[key] for key in ("adult", "child")})
+    try:
+        refusals = [(NOBODY, "PERSON_NOT_FOUND", "ЖСН деректері ЖТ ММБ-да табылмады"),
+                    (PEOPLE["child"]["iin"], "UNDERAGE", "Порталда 18 жастан бастап тіркеледі")]
+        for iin, error, kazakh in refusals:
+            code, body, _ = await stand.api("POST", "/accounts", {"iin": iin, "password": CITIZEN_PASSWORD,
+                                                                  "surname": "Ахметов", "name": "Ерлан"})
+            assert (code, body["error"]) == (422, error), body
+            assert "ЖТ ММБ" in body["message"] or "18" in body["message"]
+            assert kazakh in body["message_kk"]
+            assert stand.portal.certificates.ids(iin) == []
+            code, _, _ = await stand.api("POST", "/session", {"iin": iin, "password": CITIZEN_PASSWORD})
+            assert code == 401
+        token = await stand.citizen(PEOPLE["adult"]["iin"])
+        code, me, _ = await stand.api("GET", "/me", token=token)
+        assert code == 200 and me["certificate"]["iin"] == PEOPLE["adult"]["iin"]
+    finally:
+        await stop_harness(stand.harness)

@@ -23,6 +23,7 @@ from endpoints.portal import attachment
 from endpoints.portal.certificates import CertificateCases
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.inbound import InboundCases
+from endpoints.portal.people import PersonRegistry, age, answer_verifier, check_person
 from endpoints.portal.model import (AUTH_REFUSED, DRAFT, EDS_REFUSED, ERROR, SENT, SERVICE, SERVICE_NAMES, SIGNING,
                                     STATUS_LABELS, Invalid, PortalError)
 from endpoints.portal.results import ResultCases
@@ -87,18 +88,17 @@ def _iin(body: dict, name: str, errors: dict) -> str | None:
     return value.strip()
 
 
-def _age(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
 class Portal(CertificateCases, InboundCases, ResultCases):
     """One portal over its tables, the citizens' certificates, and its gateway client; the certificate,
     refresh and result use cases are in `certificates`, `inbound` and `results`."""
 
     def __init__(self, settings: PortalSettings, *, engine: sqlalchemy.Engine, gateway: AsyncGatewayClient,
                  validator: CertificateValidator, issue_certificate: CertificateIssuer | None = None,
-                 clock: Callable[[], datetime] = utc_now, policy: AlgorithmPolicy | None = None):
+                 clock: Callable[[], datetime] = utc_now, policy: AlgorithmPolicy | None = None,
+                 registry: PersonRegistry | None = None):
+        """`registry`: ЖТ ММБ, asked before an account is opened; without one (unit tests) nobody is checked."""
         self.settings = settings
+        self.registry = registry
         self.engine = engine
         self.gateway = gateway
         self.validator = validator
@@ -117,6 +117,9 @@ class Portal(CertificateCases, InboundCases, ResultCases):
             return None
         return moment.astimezone(self.settings.calendar.timezone).isoformat(timespec="seconds")
 
+    def _today(self) -> date:
+        return self.clock().astimezone(self.settings.calendar.timezone).date()
+
     # -- accounts (pre, process 1, condition 1, process 2) ----------------------------------------------
 
     def register(self, body: dict) -> dict:
@@ -134,6 +137,8 @@ class Portal(CertificateCases, InboundCases, ResultCases):
         with self.engine.begin() as conn:
             if conn.execute(select(citizens.c.iin).where(citizens.c.iin == iin)).first():
                 raise PortalError(409, "ALREADY_REGISTERED", "Пользователь с этим ИИН уже зарегистрирован")
+        if self.registry is not None:  # before any certificate is issued
+            check_person(self.registry, iin, self._today(), self.settings.adult_age)
         credentials = None
         if self.issue_certificate is not None:
             # The citizen's SIGN certificate, as the national CA would issue it.
@@ -295,8 +300,7 @@ class Portal(CertificateCases, InboundCases, ResultCases):
         born = _birth_date(child, iin, found)
         if iin is not None and iin == parent_iin:
             found["iin"] = "ИИН ребёнка совпадает с ИИН заявителя"
-        if born is not None and _age(born, self.clock().astimezone(self.settings.calendar.timezone).date()) \
-                >= self.settings.adult_age:
+        if born is not None and age(born, self._today()) >= self.settings.adult_age:
             found["birth_date"] = f"с {self.settings.adult_age} лет заявление подаётся самостоятельно"
         errors.update({f"child.{name}": text for name, text in found.items()})
         return {"iin": iin, "surname": surname, "name": name, "patronymic": patronymic,
@@ -400,9 +404,12 @@ class Portal(CertificateCases, InboundCases, ResultCases):
 
 def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
                  engine: sqlalchemy.Engine | None = None, issue_certificate: CertificateIssuer | None = None,
-                 transport_credentials: tuple | None = None, clock: Callable[[], datetime] = utc_now) -> Portal:
+                 transport_credentials: tuple | None = None, clock: Callable[[], datetime] = utc_now,
+                 registry: Callable[..., PersonRegistry] | None = None) -> Portal:
     """A Portal from settings: its gateway client, condition 2's validator over the trust anchors, and its
-    tables on `engine` (the gateway store's, say) or on `settings.store_url`."""
+    tables on `engine` (the gateway store's, say) or on `settings.store_url`. `registry(settings, sign=…,
+    verify=…)` makes its ЖТ ММБ client through the gateway (the composition root's
+    `gateway.parties.portal_registry`); without it registrations are not checked in ЖТ ММБ."""
     if engine is None:
         if settings.store_url is None:
             raise ValueError("portal: give the store engine or set portal.store_url")
@@ -415,6 +422,8 @@ def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list
                                  timeout=settings.gateway_timeout_seconds)
     revocation = RevocationChecker(settings.revocation, cache_seconds=settings.revocation_cache_seconds,
                                    timeout=settings.revocation_timeout_seconds)
-    return Portal(settings, engine=engine, gateway=gateway,
-                  validator=CertificateValidator(anchors, intermediates, revocation),
-                  issue_certificate=issue_certificate, clock=clock)
+    validator = CertificateValidator(anchors, intermediates, revocation)
+    people = None if registry is None else registry(
+        settings, sign=sign, verify=answer_verifier(validator, AlgorithmPolicy(), clock))
+    return Portal(settings, engine=engine, gateway=gateway, validator=validator,
+                  issue_certificate=issue_certificate, clock=clock, registry=people)
