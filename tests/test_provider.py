@@ -350,6 +350,7 @@ def test_the_registry_address_outweighs_the_declared_one():
         applicant("far"), address=registry_person("adult").address))
     assert rules.in_service_zone(application("far", request=declared_in_zone)).code == "ATT-301"
     # Without any address in the registry the declared one is used.
+    assert rules.in_service_zone(application("far", person=None)) is None  # ATT-201 says it all
     homeless = application("far", request=declared_in_zone, person=registry_person("far", address=None))
     assert rules.in_service_zone(homeless) is None
     nowhere = application("far", person=registry_person("far", address=None),

@@ -186,6 +186,16 @@ async def test_portal_refusals_are_reasoned_and_signed(world):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_person_not_in_the_registry_gets_only_the_not_found_refusal(world, tmp_path):
+    """ATT-201 alone: the address declared for nobody is not judged against the zone (ATT-301)."""
+    forgotten = {key: record for key, record in PEOPLE.items() if key != "far"}
+    world.harness.app.site.resource.putChild(b"registry", registry_of(tmp_path, world.pki, forgotten))
+    _, response = await exchange(world, signed_request(world.pki, "far", number="P-nobody"))
+    refusal = world.verifier.verify(document(response)).root
+    assert [r.code for r in p.read_refusal(refusal)] == ["ATT-201"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_border_area_and_home_visit_coupons(world):
     _, border = await exchange(world, signed_request(world.pki, "suburb", clinic_bin=CLINIC_B))
     coupon = p.read_coupon(world.verifier.verify(document(border)).root)

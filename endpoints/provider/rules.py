@@ -240,6 +240,10 @@ def representative_is_parent(app: Application) -> Reason | None:
 
 
 def in_service_zone(app: Application) -> Reason | None:
+    """Silent for a person ЖТ ММБ does not know: the declared address of nobody decides nothing (ATT-201 says
+    why the request fails)."""
+    if app.person is None:
+        return None
     if zone_status(app) == "outside" and app.clinic.outside_zone == "refuse":
         places = "; ".join(p.line() for p in residences(app)) or "no address known"
         return _reason(app, "in_service_zone", places)
