@@ -186,7 +186,8 @@ class GatewayApp:
                                   engine=None if settings.store_url else self.store.engine,
                                   issue_certificate=issuer_from_pki(self.pki),
                                   transport_credentials=self._portal_credentials(settings),
-                                  registry=portal_registry)
+                                  registry=portal_registry, clock=lambda: self.env.clock())
+            self.metrics.watch_deadlines(portal.deadline_outcomes)
             # The citizen's pages at /portal/, the JSON API under /portal/api/ (docs/web.md, docs/api.md).
             self.site.resource.putChild(b"portal", portal_pages(portal, secret=load_secret(self.state_dir),
                                                                 api=PortalResource(portal)))

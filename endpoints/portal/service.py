@@ -24,6 +24,7 @@ from endpoints.portal.certificates import CertificateCases
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.inbound import InboundCases
 from endpoints.portal.people import PersonRegistry, age, answer_verifier, check_person
+from endpoints.portal.quality import QualityCases, record_deadline
 from endpoints.portal.model import (AUTH_REFUSED, DRAFT, EDS_REFUSED, ERROR, SENT, SERVICE, SERVICE_NAMES, SIGNING,
                                     STATUS_LABELS, Invalid, PortalError)
 from endpoints.portal.results import ResultCases
@@ -88,9 +89,9 @@ def _iin(body: dict, name: str, errors: dict) -> str | None:
     return value.strip()
 
 
-class Portal(CertificateCases, InboundCases, ResultCases):
+class Portal(CertificateCases, InboundCases, ResultCases, QualityCases):
     """One portal over its tables, the citizens' certificates, and its gateway client; the certificate,
-    refresh and result use cases are in `certificates`, `inbound` and `results`."""
+    refresh, result and quality use cases are in `certificates`, `inbound`, `results` and `quality`."""
 
     def __init__(self, settings: PortalSettings, *, engine: sqlalchemy.Engine, gateway: AsyncGatewayClient,
                  validator: CertificateValidator, issue_certificate: CertificateIssuer | None = None,
@@ -397,9 +398,12 @@ class Portal(CertificateCases, InboundCases, ResultCases):
             raise PortalError(503, "GATEWAY_UNAVAILABLE", "Шлюз недоступен, повторите позже",
                               detail=str(exc)) from None
         deadline = self.settings.calendar.deadline(now, self.settings.term_working_days)
-        self._set(row.id, status=SENT, submitted_at=now, deadline=deadline, message_id=sent.message_id,
-                  correlation_id=sent.correlation_id, session_id=sent.session_id, reasons=None,
-                  signer=describe(credentials.certificate))
+        with self.engine.begin() as conn:
+            conn.execute(update(requests).where(requests.c.id == row.id).values(
+                updated_at=self.clock(), status=SENT, submitted_at=now, deadline=deadline, message_id=sent.message_id,
+                correlation_id=sent.correlation_id, session_id=sent.session_id, reasons=None,
+                signer=describe(credentials.certificate)))
+            record_deadline(conn, row.id, form["clinic_bin"], deadline)
         return self.get_request(row.owner_iin, row.number)
 
 def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
