@@ -25,7 +25,7 @@ from gateway.passwords import hash_password
 from gateway.security.identity import generate_iin, is_valid_bin, subject_bin, subject_iin
 from tests import xmlsec_oracle
 from tests.conftest import PASSWORD
-from tests.pdf_text import pdf_text
+from tests.pdf_text import pdf_text, text_positions
 
 CLINIC_A, CLINIC_B, UNKNOWN_BIN = "030240525821", "050640382083", "161140016747"
 LOCAL = timezone(timedelta(hours=5))
@@ -513,10 +513,31 @@ def test_paper_coupon_pdf_shows_person_clinic_and_number():
     pdf = coupon_pdf(sample_coupon(), clinic_address="г. Актау, 3 мкр., зд. 1", signer="Главный врач Жумабеков Е. С.")
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
-    for expected in ("ТАЛОН ПРИКРЕПЛЕНИЯ", "МСАК көрсететін", "ТЕСТОВ АРМАН БОЛАТОВИЧ", PEOPLE["adult"]["iin"],
-                     "Поликлиника № 1 г. Актау", "AKT-P1-2026-000042", "Искаков Арман Нуржанович",
-                     "10.03.2026", "помощь на дому", CLINIC_B):
+    for expected in ("ТІРКЕУ ТАЛОНЫ / ТАЛОН ПРИКРЕПЛЕНИЯ", "МСАК көрсететін", "ТЕСТОВ АРМАН БОЛАТОВИЧ",
+                     PEOPLE["adult"]["iin"], "Поликлиника № 1 г. Актау", "AKT-P1-2026-000042",
+                     "Искаков Арман Нуржанович", "10.03.2026", "помощь на дому", CLINIC_B):
         assert expected in text, expected
+    # Both languages on the one form, Kazakh first: every label, the district's kind and the reason.
+    for kk, ru in (("Талон нөмірі", "Номер талона"), ("ЖСН", "ИИН"), ("Учаскелік дәрігер", "Участковый врач"),
+                   ("Уәкілетті тұлға", "Уполномоченное лицо"), ("қолы", "подпись")):
+        assert kk in text and ru in text and text.index(kk) < text.index(ru), (kk, ru)
+    assert "жалпы практика дәрігері / врача общей практики" in text
+    assert "еркін таңдау / свободный выбор" in text
+
+
+@pytest.mark.parametrize("signer", ["Жумабеков Е. С.", "Главный врач ГКП на ПХВ «Поликлиника № 1 г. Актау» "
+                                                       "Кенжебаева-Нурмагамбетова Гульнара Ертаргыновна"])
+def test_the_signer_s_name_keeps_off_the_signature_line(signer):
+    """Measured where a reader puts the text (pypdf's positions): the name's rows are neither the label's nor
+    the signature line's, and lie between them."""
+    runs = text_positions(coupon_pdf(sample_coupon(), signer=signer))
+    [label] = [i for i, run in enumerate(runs) if run[0].startswith("Уәкілетті тұлға")]
+    [line] = [i for i, run in enumerate(runs) if set(run[0]) == {"_"}]
+    label_y, line_y = runs[label][2], runs[line][2]
+    name = runs[label + 1:line]  # what is drawn between the label and the line: the name, nothing else
+    assert " ".join(run[0] for run in name) == signer
+    for _, _, y in name:
+        assert label_y - y >= 10 and y - line_y >= 10, (signer, y, label_y, line_y)
 
 
 # --- the office over its own tables ---------------------------------------------------------------------
