@@ -23,7 +23,7 @@ from endpoints.portal import attachment
 from endpoints.portal.certificates import CertificateCases
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.inbound import InboundCases
-from endpoints.portal.people import PersonRegistry, age, answer_verifier, check_person
+from endpoints.portal.people import PersonRegistry, age, check_person
 from endpoints.portal.quality import QualityCases, record_deadline
 from endpoints.portal.model import (AUTH_REFUSED, DRAFT, EDS_REFUSED, ERROR, SENT, SERVICE, SERVICE_NAMES, SIGNING,
                                     STATUS_LABELS, Invalid, PortalError)
@@ -31,12 +31,12 @@ from endpoints.portal.results import ResultCases
 from endpoints.portal.signer import CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe
 from endpoints.portal.tables import citizens, requests, sessions
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient
-from gateway.client import load_credentials, sign_payload
+from gateway.client import sign_payload
 from gateway.passwords import hash_password, verify_password
 from gateway.security.algorithms import AlgorithmPolicy
-from gateway.security.certs import CertificateValidator, RevocationChecker
+from gateway.security.certs import CertificateValidator
 from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin
-from gateway.store import Store, lockouts, migrations
+from gateway.store import lockouts, migrations
 
 log = logging.getLogger("shep.portal")
 
@@ -405,29 +405,3 @@ class Portal(CertificateCases, InboundCases, ResultCases, QualityCases):
                 signer=describe(credentials.certificate)))
             record_deadline(conn, row.id, form["clinic_bin"], deadline)
         return self.get_request(row.owner_iin, row.number)
-
-def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
-                 engine: sqlalchemy.Engine | None = None, issue_certificate: CertificateIssuer | None = None,
-                 transport_credentials: tuple | None = None, clock: Callable[[], datetime] = utc_now,
-                 registry: Callable[..., PersonRegistry] | None = None) -> Portal:
-    """A Portal from settings: its gateway client, condition 2's validator over the trust anchors, and its
-    tables on `engine` (the gateway store's, say) or on `settings.store_url`. `registry(settings, sign=…,
-    verify=…)` makes its ЖТ ММБ client through the gateway (the composition root's
-    `gateway.parties.portal_registry`); without it registrations are not checked in ЖТ ММБ."""
-    if engine is None:
-        if settings.store_url is None:
-            raise ValueError("portal: give the store engine or set portal.store_url")
-        # The store's engine is tuned for SQLite: WAL, busy timeout, write locks taken up front.
-        engine = Store(settings.store_url).engine
-    sign = transport_credentials
-    if settings.signing_key is not None:
-        sign = load_credentials(cert=str(settings.signing_cert), key=str(settings.signing_key))
-    gateway = AsyncGatewayClient(settings.gateway_url, settings.participant_id, settings.password, sign=sign,
-                                 timeout=settings.gateway_timeout_seconds)
-    revocation = RevocationChecker(settings.revocation, cache_seconds=settings.revocation_cache_seconds,
-                                   timeout=settings.revocation_timeout_seconds)
-    validator = CertificateValidator(anchors, intermediates, revocation)
-    people = None if registry is None else registry(
-        settings, sign=sign, verify=answer_verifier(validator, AlgorithmPolicy(), clock))
-    return Portal(settings, engine=engine, gateway=gateway, validator=validator,
-                  issue_certificate=issue_certificate, clock=clock, registry=people)
