@@ -177,7 +177,7 @@ class GatewayApp:
             transport_signature=signs, gateway_certificate=self.env.security.signing.certificate if signs else None)))
         if "portal" in tables:
             from endpoints.portal import PortalResource, build_portal, issuer_from_pki, portal_pages
-            from endpoints.web.security import load_secret
+            from gateway.web.pages.security import load_secret
             settings = portal_settings(self.settings)
             if "state_dir" not in tables["portal"]:
                 settings = settings.replace(state_dir=self.state_dir)

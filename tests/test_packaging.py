@@ -76,7 +76,8 @@ def test_wheel_contents(wheel):
                 "endpoints/provider/fonts/DejaVuSans.ttf", "endpoints/provider/fonts/DejaVuSans-Bold.ttf",
                 "endpoints/provider/fonts/LICENSE",
                 # the web pages' templates, catalogues and stylesheet (docs/web.md)
-                "endpoints/web/templates/base.html", "endpoints/web/messages/kk.toml", "endpoints/web/static/web.css",
+                "gateway/web/pages/templates/base.html", "gateway/web/pages/messages/kk.toml",
+                "gateway/web/pages/static/web.css",
                 "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9

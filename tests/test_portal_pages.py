@@ -11,7 +11,7 @@ import pytest_twisted
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from endpoints.portal import PortalResource, portal_pages
-from endpoints.web import security
+from gateway.web.pages import security
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from tests.conftest import stop_harness

@@ -22,8 +22,8 @@ from endpoints.portal import attachment
 from endpoints.portal.model import REFUSED, SERVICE_NAMES, PortalError
 from endpoints.portal.service import Portal
 from endpoints.portal.signer import REASONS_RU
-from endpoints.web.i18n import moment
-from endpoints.web.pages import Download, Page, PageError, PagesResource, Redirect, Route, View
+from gateway.web.pages.i18n import moment
+from gateway.web.pages.resource import Download, Page, PageError, PagesResource, Redirect, Route, View
 
 HERE = Path(__file__).resolve().parent
 TOKEN_COOKIE = "portal_session"

@@ -19,7 +19,7 @@ import jinja2
 from twisted.internet import threads
 from twisted.web import resource, server
 
-from endpoints.web import forms, i18n, security
+from gateway.web.pages import forms, i18n, security
 # The body as the site buffered it, bounded (a twisted.web helper, not the message bus).
 from gateway.web.body import read_body
 

@@ -1,12 +1,13 @@
 """The web pages a person uses (server-rendered HTML), shared by the parties that have screens: the
-portal (ЭҮП) today, the clinic's workstation (АЖО) and the gateway console later (docs/web.md).
+portal (ЭҮП), the clinic's workstation (АЖО) and the gateway's own console (docs/web.md).
 
-It imports neither the gateway's bus nor any party: a party builds its pages on it.
+It imports no party and nothing of the bus but the bounded body reader (`gateway.web.body`): it sits
+under `gateway/` so that the console can use it without the bus importing from `endpoints/`.
 
 - `i18n`: the message catalogues, Kazakh first, Russian; the language a request asks for;
 - `forms`: the body of a submitted form (urlencoded or multipart, with files), bounded;
 - `security`: the response headers (a strict Content-Security-Policy), cookies, the CSRF token;
-- `pages`: `PagesResource`, a twisted.web resource that routes to a party's handlers in a thread and
+- `resource`: `PagesResource`, a twisted.web resource that routes to a party's handlers in a thread and
   renders their Jinja2 templates (autoescaping on), serves the static files, and answers every error
   with a page in the chosen language.
 """
