@@ -21,7 +21,7 @@ from gateway.asyncchannel.queue import AsyncQueue
 from gateway.checks.payload import PayloadSchemas
 from gateway.config import Settings, endpoint_error
 from gateway.context import Environment
-from gateway.parties import clinic_config, population_options, portal_settings
+from gateway.parties import clinic_config, population_options, portal_registry, portal_settings
 from gateway.forward import Forwarder
 from gateway.checkpoints import FILE_NAME as CHECKPOINT_FILE
 from gateway.checkpoints import CheckpointWriter
@@ -185,7 +185,9 @@ class GatewayApp:
                                   intermediates=validator.intermediates,
                                   engine=None if settings.store_url else self.store.engine,
                                   issue_certificate=issuer_from_pki(self.pki),
-                                  transport_credentials=self._portal_credentials(settings))
+                                  transport_credentials=self._portal_credentials(settings),
+                                  registry=portal_registry, clock=lambda: self.env.clock())
+            self.metrics.watch_deadlines(portal.deadline_outcomes)
             # The citizen's pages at /portal/, the JSON API under /portal/api/ (docs/web.md, docs/api.md).
             self.site.resource.putChild(b"portal", portal_pages(portal, secret=load_secret(self.state_dir),
                                                                 api=PortalResource(portal)))

@@ -81,6 +81,11 @@ class Metrics:
         """Queue depth, oldest pending age and journal size, read from the store at each scrape."""
         self.registry.register(StoreCollector(read, clock, self))
 
+    def watch_deadlines(self, read: Callable[[], dict[tuple[str, str], int]]) -> None:
+        """Regulation §14: requests whose deadline was kept or missed, per clinic, read at each scrape. `read` is
+        the portal's (the composition root passes it: this module knows no party)."""
+        self.registry.register(DeadlineCollector(read))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -135,3 +140,25 @@ class StoreCollector(Collector):
         records = GaugeMetricFamily("shep_journal_records", "Records in the hash-chained journal")
         records.add_metric([], figures.journal_records)
         yield records
+
+
+class DeadlineCollector(Collector):
+    def __init__(self, read: Callable[[], dict[tuple[str, str], int]]):
+        self.read = read
+
+    def describe(self):
+        return []  # registration must not query the store
+
+    def collect(self):
+        family = GaugeMetricFamily("shep_service_deadlines",
+                                   "Requests answered by the deadline the portal shows (kept) or not (missed: "
+                                   "answered late, or still open past it), per clinic BIN",
+                                   labels=["clinic", "outcome"])
+        try:
+            figures = self.read()
+        except Exception as error:  # shep_store_up says the store is down; this family is left out
+            log.warning("metrics: the service deadlines could not be read: %s", error)
+            return
+        for (clinic, outcome_), count in sorted(figures.items()):
+            family.add_metric([clinic, outcome_], count)
+        yield family

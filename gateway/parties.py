@@ -14,6 +14,27 @@ def portal_settings(settings: Settings):
         raise endpoint_error(settings, error) from None
 
 
+def portal_registry(portal, *, sign, verify):
+    """The ЖТ ММБ as the portal asks it before opening an account: `GBDFL_UniversalServiceSync` through the
+    gateway's SyncChannel as participant `portal` (its password and transport signature), the same client the
+    АЖО uses, its failures turned into the portal's own RegistryUnavailable."""
+    from endpoints.portal.people import RegistryUnavailable
+    from endpoints.provider.registry import GatewayPersonRegistry, RegistryError
+
+    client = GatewayPersonRegistry(portal.gateway_url, portal.participant_id, portal.password,
+                                   service_id=portal.registry_service, sender_code="EGOV", verify=verify, sign=sign,
+                                   timeout=portal.gateway_timeout_seconds)
+
+    class PortalRegistry:
+        def find(self, iin: str):
+            try:
+                return client.find(iin)
+            except RegistryError as error:
+                raise RegistryUnavailable(str(error)) from None
+
+    return PortalRegistry()
+
+
 def clinic_config(settings: Settings):
     from endpoints.provider import load as load_clinics
     from endpoints.provider.config import ConfigError as ClinicConfigError

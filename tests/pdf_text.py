@@ -27,3 +27,20 @@ def pdf_text(pdf: bytes) -> str:
         system_tools.used("PDF text", f"pypdf {pypdf.__version__}")
         text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
     return " ".join(text.split())
+
+
+def text_positions(pdf: bytes) -> list[tuple[str, float, float]]:
+    """(text, x, y) of every text run pypdf finds on the first page, in points from the bottom left: where a
+    reader puts each run, to tell whether two of them share a row."""
+    import pypdf
+
+    runs: list[tuple[str, float, float]] = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            # The run's origin in page space: the text matrix's translation through the current matrix.
+            x, y = tm[4], tm[5]
+            runs.append((text.strip(), cm[0] * x + cm[2] * y + cm[4], cm[1] * x + cm[3] * y + cm[5]))
+
+    pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    return runs

@@ -4,6 +4,7 @@ with AsyncGatewayClient: it pulls the REQUEST, checks the citizen's EDS, answers
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest_twisted
 import treq
@@ -15,12 +16,16 @@ from endpoints.portal.attachment import NS, standalone
 from endpoints.portal.web import MAX_BODY
 from gateway.asyncclient import AsyncGatewayClient
 from gateway.client import sign_payload
+from gateway.parties import portal_registry
 from gateway.registry import Participant, Service
 from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from gateway.security.identity import subject_iin
-from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness
-from tests.test_portal import ATTACHMENT_XSD, CHILD_IIN, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN, pem_pair
+from tests.conftest import PASSWORD, PASSWORD_HASH, start_harness, stop_harness, utc_now
+from tests.test_metrics_http import scrape
+from tests.test_portal import ATTACHMENT_XSD, CHILD_IIN, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN, Clock, pem_pair
+from tests.test_provider import NOBODY, PEOPLE
+from tests.test_provider_http import GBDFL_XSD, registry_of
 
 SERVICE = "PHC_ATTACHMENT"
 PORTAL_BIN = "161140016747"
@@ -68,19 +73,30 @@ class Stand:
                           correlation_id=correlation_id)
 
 
-async def start_stand(tmp_path, pki, mount=PortalResource) -> Stand:
-    """The gateway with the portal and the clinic's participant; `mount(portal)` is what /portal/ serves."""
-    harness = await start_harness(
-        tmp_path, pki,
-        participants=[Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
-                      Participant("ajo", PASSWORD_HASH, None, bin=CLINIC_BIN)],
-        services=[Service(SERVICE, provider="ajo", channel="async", payload_schema=ATTACHMENT_XSD,
-                          timeout_seconds=5.0, allowed_senders=frozenset({"portal"}), routes=frozenset(),
-                          strict=False, require_payload_signature=True)])
+async def start_stand(tmp_path, pki, mount=PortalResource, people: dict | None = None, clock=utc_now) -> Stand:
+    """The gateway with the portal and the clinic's participant; `mount(portal)` is what /portal/ serves.
+    With `people` (records as tests/test_provider.py's PEOPLE), the ЖТ ММБ simulator serves them behind
+    `GBDFL_UniversalServiceSync` and the portal checks registrations there; the portal's deadlines are in
+    `/metrics`: both wired as `shep serve` wires them (gateway/app.py `_mount_parties`)."""
+    participants = [Participant("portal", PASSWORD_HASH, None, bin=PORTAL_BIN),
+                    Participant("ajo", PASSWORD_HASH, None, bin=CLINIC_BIN)]
+    services = [Service(SERVICE, provider="ajo", channel="async", payload_schema=ATTACHMENT_XSD,
+                        timeout_seconds=5.0, allowed_senders=frozenset({"portal"}), routes=frozenset(),
+                        strict=False, require_payload_signature=True)]
+    if people is not None:
+        participants.append(Participant("registry", None, "/registry"))
+        services.append(Service("GBDFL_UniversalServiceSync", provider="registry", channel="sync",
+                                payload_schema=GBDFL_XSD, timeout_seconds=5.0, allowed_senders=frozenset({"portal"}),
+                                routes=frozenset(), strict=False))
+    harness = await start_harness(tmp_path, pki, participants=participants, services=services)
+    if people is not None:
+        harness.app.site.resource.putChild(b"registry", registry_of(tmp_path, pki, people))
     settings = PortalSettings(gateway_url=harness.app.base_url, password=PASSWORD, state_dir=tmp_path,
                               password_iterations=1000, lockout_attempts=2, lockout_minutes=5)
     portal = build_portal(settings, anchors=pki.pki.trust_anchors(), intermediates=pki.pki.intermediates(),
-                          engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki))
+                          engine=harness.app.store.engine, issue_certificate=issuer_from_pki(pki.pki),
+                          registry=None if people is None else portal_registry, clock=clock)
+    harness.app.metrics.watch_deadlines(portal.deadline_outcomes)
     harness.app.site.resource.putChild(b"portal", mount(portal))
     return Stand(harness, portal, pki)
 
@@ -398,3 +414,72 @@ async def test_several_certificates_a_p12_and_the_result_as_files(stand, pki):
             assert body.startswith(b"%PDF-")
         else:
             assert xmldsig.verify_document(body, policy=AlgorithmPolicy()).root.findtext("couponNumber") == "T-0001"
+
+
+@pytest_twisted.ensureDeferred
+async def test_registration_needs_an_adult_the_registry_knows(tmp_path, pki):
+    """(pre): no account and no SIGN certificate for an IIN ЖТ ММБ does not know, or for a minor."""
+    stand = await start_stand(tmp_path, pki, people={key: PEOPLE[key] for key in ("adult", "child")})
+    try:
+        refusals = [(NOBODY, "PERSON_NOT_FOUND", "ЖСН деректері ЖТ ММБ-да табылмады"),
+                    (PEOPLE["child"]["iin"], "UNDERAGE", "Порталда 18 жастан бастап тіркеледі")]
+        for iin, error, kazakh in refusals:
+            code, body, _ = await stand.api("POST", "/accounts", {"iin": iin, "password": CITIZEN_PASSWORD,
+                                                                  "surname": "Ахметов", "name": "Ерлан"})
+            assert (code, body["error"]) == (422, error), body
+            assert "ЖТ ММБ" in body["message"] or "18" in body["message"]
+            assert kazakh in body["message_kk"]
+            assert stand.portal.certificates.ids(iin) == []
+            code, _, _ = await stand.api("POST", "/session", {"iin": iin, "password": CITIZEN_PASSWORD})
+            assert code == 401
+        token = await stand.citizen(PEOPLE["adult"]["iin"])
+        code, me, _ = await stand.api("GET", "/me", token=token)
+        assert code == 200 and me["certificate"]["iin"] == PEOPLE["adult"]["iin"]
+    finally:
+        await stop_harness(stand.harness)
+
+
+@pytest_twisted.ensureDeferred
+async def test_deadlines_kept_and_missed_per_clinic_in_metrics(tmp_path, pki):
+    """§14: answered by the deadline (kept), after it or not at all once it passed (missed), per clinic."""
+    clock = Clock(utc_now())
+    stand = await start_stand(tmp_path, pki, clock=clock)
+    try:
+        token = await stand.citizen()
+        other_clinic = "120440295770"
+
+        async def sent(clinic_bin: str) -> tuple[dict, object, etree._Element]:
+            _, draft, _ = await stand.api("POST", "/requests", {"clinic_bin": clinic_bin, "reason": "FREE_CHOICE"},
+                                          token)
+            code, view, _ = await stand.api("POST", f"/requests/{draft['number']}/sign", token=token)
+            assert code == 200
+            message, request = await pulled_request(stand, CITIZEN_IIN)
+            return view, message, request
+
+        def at(moment: str, minutes: int) -> str:
+            return (datetime.fromisoformat(moment) + timedelta(minutes=minutes)).isoformat()
+
+        on_time, message, request = await sent(CLINIC_BIN)
+        answer = coupon(on_time["number"], request)
+        answer.find("issuedAt").text = at(on_time["deadline"], -1)
+        await stand.answer("RESPONSE", answer, message.correlation_id)
+        late, message, _ = await sent(CLINIC_BIN)
+        answer = refusal(late["number"])
+        answer.find("refusedAt").text = at(late["deadline"], 60)
+        await stand.answer("RESPONSE", answer, message.correlation_id)
+        unanswered, _, _ = await sent(other_clinic)
+        for view in (on_time, late):
+            code, refreshed, _ = await stand.api("POST", f"/requests/{view['number']}/refresh", token=token)
+            assert refreshed["result_available"], refreshed
+
+        def deadlines(seen: dict) -> dict:
+            return {(labels[0][1], labels[1][1]): value for (name, labels), value in seen.items()
+                    if name == "shep_service_deadlines"}
+
+        # Before the third request's deadline only the answered ones count.
+        assert deadlines(await scrape(stand.harness)) == {(CLINIC_BIN, "kept"): 1, (CLINIC_BIN, "missed"): 1}
+        clock.now = datetime.fromisoformat(at(unanswered["deadline"], 1))
+        assert deadlines(await scrape(stand.harness)) == {(CLINIC_BIN, "kept"): 1, (CLINIC_BIN, "missed"): 1,
+                                                          (other_clinic, "kept"): 0, (other_clinic, "missed"): 1}
+    finally:
+        await stop_harness(stand.harness)

@@ -16,6 +16,7 @@ from gateway.security import xmldsig
 from gateway.security.algorithms import AlgorithmPolicy
 from tests.conftest import stop_harness
 from tests.test_portal import CITIZEN_IIN, CLINIC_BIN, OTHER_IIN
+from tests.test_provider import NOBODY, PEOPLE
 from tests.test_portal_http import Stand, coupon, start_stand, pulled_request, refusal, registration
 from tests import xmlsec_oracle
 from tests.web_client import WebClient, parse_strict
@@ -252,6 +253,31 @@ async def test_registration_refusals_name_the_fields(site):
     page = await web.submit(page, "register", iin=OTHER_IIN, surname="Ә" * 60, name="Ерлан",
                             password=CITIZEN_PASSWORD)
     assert page.status == 400 and page.find("e-surname") is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_registration_is_refused_for_whom_the_registry_does_not_show_as_an_adult(tmp_path, pki):
+    """(pre) through the pages: the form again with the reason, in both languages, and no certificate."""
+    stand = await start_stand(tmp_path, pki, lambda portal: portal_pages(
+        portal, secret=security.load_secret(tmp_path), api=PortalResource(portal)),
+        people={key: PEOPLE[key] for key in ("adult", "child")})
+    try:
+        expected = {"kk": {NOBODY: "ЖСН деректері ЖТ ММБ-да табылмады",
+                           PEOPLE["child"]["iin"]: "Порталда тек кәмелетке толғандар тіркеледі"},
+                    "ru": {NOBODY: "Данные ИИН не найдены в ЖТ ММБ",
+                           PEOPLE["child"]["iin"]: "Регистрация на портале — только для совершеннолетних"}}
+        for lang, refusals in expected.items():
+            web = browser(stand, lang)
+            for iin, reason in refusals.items():
+                page = await web.get("/register")
+                page = await web.submit(page, "register", iin=iin, surname="Ахметов", name="Ерлан",
+                                        password=CITIZEN_PASSWORD)
+                assert page.status == 422 and reason in "".join(page.find("refusal").itertext()), page.text
+                assert page.find("register") is not None  # the form to correct the IIN
+                assert stand.portal.certificates.ids(iin) == []
+        await registered(browser(stand, "ru"), PEOPLE["adult"]["iin"])
+    finally:
+        await stop_harness(stand.harness)
 
 
 @pytest_twisted.ensureDeferred

@@ -25,7 +25,7 @@ from gateway.passwords import hash_password
 from gateway.security.identity import generate_iin, is_valid_bin, subject_bin, subject_iin
 from tests import xmlsec_oracle
 from tests.conftest import PASSWORD
-from tests.pdf_text import pdf_text
+from tests.pdf_text import pdf_text, text_positions
 
 CLINIC_A, CLINIC_B, UNKNOWN_BIN = "030240525821", "050640382083", "161140016747"
 LOCAL = timezone(timedelta(hours=5))
@@ -350,6 +350,7 @@ def test_the_registry_address_outweighs_the_declared_one():
         applicant("far"), address=registry_person("adult").address))
     assert rules.in_service_zone(application("far", request=declared_in_zone)).code == "ATT-301"
     # Without any address in the registry the declared one is used.
+    assert rules.in_service_zone(application("far", person=None)) is None  # ATT-201 says it all
     homeless = application("far", request=declared_in_zone, person=registry_person("far", address=None))
     assert rules.in_service_zone(homeless) is None
     nowhere = application("far", person=registry_person("far", address=None),
@@ -382,6 +383,24 @@ def test_free_change_limit():
     generous = dataclasses.replace(used, settings=dataclasses.replace(used.settings, free_changes_per_year=2))
     assert rules.free_change_limit(generous) is None
     assert not rules.counts_as_free_change(application())  # a first attachment is no change
+
+
+def test_residence_changed():
+    """ATT-307: judged on ЖТ ММБ's registrations against the address the current attachment was made at."""
+    person = registry_person("adult")
+    there = rules.CurrentAttachment(CLINIC_B, "1", date(2026, 1, 5), person.address.line())
+    moved_request = request_for("adult", reason="RESIDENCE_CHANGE")
+    stayed = application(current=there, request=moved_request)
+    assert rules.residence_changed(stayed).code == "ATT-307"
+    assert rules.residence_changed(dataclasses.replace(stayed, request=request_for("adult"))) is None
+    assert rules.residence_changed(dataclasses.replace(stayed, current=None)) is None  # nothing to exempt
+    elsewhere = registry_person("far").address
+    assert rules.residence_changed(dataclasses.replace(stayed, person=registry_person(
+        "adult", temporary=(elsewhere,)))) is None  # a new temporary registration is a move
+    assert rules.residence_changed(dataclasses.replace(
+        stayed, current=dataclasses.replace(there, address=elsewhere.line()))) is None
+    assert rules.residence_changed(dataclasses.replace(stayed, person=registry_person("adult", address=None))).code \
+        == "ATT-307"  # the registry shows no address at all: no move shown
 
 
 def test_not_already_attached():
@@ -494,10 +513,31 @@ def test_paper_coupon_pdf_shows_person_clinic_and_number():
     pdf = coupon_pdf(sample_coupon(), clinic_address="г. Актау, 3 мкр., зд. 1", signer="Главный врач Жумабеков Е. С.")
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
-    for expected in ("ТАЛОН ПРИКРЕПЛЕНИЯ", "МСАК көрсететін", "ТЕСТОВ АРМАН БОЛАТОВИЧ", PEOPLE["adult"]["iin"],
-                     "Поликлиника № 1 г. Актау", "AKT-P1-2026-000042", "Искаков Арман Нуржанович",
-                     "10.03.2026", "помощь на дому", CLINIC_B):
+    for expected in ("ТІРКЕУ ТАЛОНЫ / ТАЛОН ПРИКРЕПЛЕНИЯ", "МСАК көрсететін", "ТЕСТОВ АРМАН БОЛАТОВИЧ",
+                     PEOPLE["adult"]["iin"], "Поликлиника № 1 г. Актау", "AKT-P1-2026-000042",
+                     "Искаков Арман Нуржанович", "10.03.2026", "помощь на дому", CLINIC_B):
         assert expected in text, expected
+    # Both languages on the one form, Kazakh first: every label, the district's kind and the reason.
+    for kk, ru in (("Талон нөмірі", "Номер талона"), ("ЖСН", "ИИН"), ("Учаскелік дәрігер", "Участковый врач"),
+                   ("Уәкілетті тұлға", "Уполномоченное лицо"), ("қолы", "подпись")):
+        assert kk in text and ru in text and text.index(kk) < text.index(ru), (kk, ru)
+    assert "жалпы практика дәрігері / врача общей практики" in text
+    assert "еркін таңдау / свободный выбор" in text
+
+
+@pytest.mark.parametrize("signer", ["Жумабеков Е. С.", "Главный врач ГКП на ПХВ «Поликлиника № 1 г. Актау» "
+                                                       "Кенжебаева-Нурмагамбетова Гульнара Ертаргыновна"])
+def test_the_signer_s_name_keeps_off_the_signature_line(signer):
+    """Measured where a reader puts the text (pypdf's positions): the name's rows are neither the label's nor
+    the signature line's, and lie between them."""
+    runs = text_positions(coupon_pdf(sample_coupon(), signer=signer))
+    [label] = [i for i, run in enumerate(runs) if run[0].startswith("Уәкілетті тұлға")]
+    [line] = [i for i, run in enumerate(runs) if set(run[0]) == {"_"}]
+    label_y, line_y = runs[label][2], runs[line][2]
+    name = runs[label + 1:line]  # what is drawn between the label and the line: the name, nothing else
+    assert " ".join(run[0] for run in name) == signer
+    for _, _, y in name:
+        assert label_y - y >= 10 and y - line_y >= 10, (signer, y, label_y, line_y)
 
 
 # --- the office over its own tables ---------------------------------------------------------------------
@@ -551,8 +591,13 @@ def test_office_attaches_and_the_register_ends_the_previous_attachment(office, p
     again = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-3"), "m3")
     assert again["status"] == REFUSED
     assert [r.code for r in p.read_refusal(parse(again["result_xml"]))] == ["ATT-303"]
-    moved = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-4",
-                                          reason="RESIDENCE_CHANGE"), "m4")
+    stayed = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-4",
+                                           reason="RESIDENCE_CHANGE"), "m4")
+    assert [r.code for r in p.read_refusal(parse(stayed["result_xml"]))] == ["ATT-307"]  # ЖТ ММБ shows no move
+    office.registry.people[PEOPLE["adult"]["iin"]] = registry_person(
+        "adult", address=p.Address("МАНГИСТАУСКАЯ ОБЛАСТЬ", "Г.АКТАУ", "АКТАУ", "МИКРОРАЙОН 14", "2"))
+    moved = portal(office, signed_request(pki, "adult", clinic_bin=CLINIC_B, number="PORTAL-5",
+                                          reason="RESIDENCE_CHANGE"), "m5")
     assert moved["status"] == COMPLETED
     assert len(office.store.attachments(iin=PEOPLE["adult"]["iin"], active_only=True)) == 1
 

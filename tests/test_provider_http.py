@@ -67,17 +67,22 @@ class World:
 OPERATOR_BIN, PORTAL_BIN = "120440295770", "230540004989"
 
 
+def registry_of(tmp_path, pki, people: dict) -> GbdflProvider:
+    """The ЖТ ММБ simulator over these people (`PEOPLE`'s records), signing as its operator."""
+    path = tmp_path / f"people-{uuid.uuid4().hex}.json"
+    path.write_text(json.dumps(list(people.values()), ensure_ascii=False), "utf-8")
+    operator = pki.cert("provider-gbdfl-operator", org="ГБД ФЛ (ТЕСТ)")
+    return GbdflProvider(build_population(size=0, files=[path]), operator.key, operator.cert)
+
+
 async def start_world(tmp_path, pki, *, transport: bool = False) -> World:
     """The gateway with the portal, the АЖО and the ЖТ ММБ simulator; `transport`: the attachment service
     requires WS-Security, the АЖО signs with its operator's certificate, the portal with its own."""
-    people = tmp_path / "people.json"
-    people.write_text(json.dumps(list(PEOPLE.values()), ensure_ascii=False), "utf-8")
-    operator = pki.cert("provider-gbdfl-operator", org="ГБД ФЛ (ТЕСТ)")
     # Revocation by OCSP/CRL on the test PKI's server, as in production.
     # Unsigned pushes (`transport` off) cannot be told from forged ones: that world trusts them.
     config = dataclasses.replace(provider_config(), revocation="ocsp,crl", transport_signature=transport,
                                  verify_pushes=transport)
-    registry = GbdflProvider(build_population(size=0, files=[people]), operator.key, operator.cert)
+    registry = registry_of(tmp_path, pki, PEOPLE)
     verifier = Verifier(CertificateValidator(pki.pki.trust_anchors(), pki.pki.intermediates(),
                                              RevocationChecker("none")))
     harness = await start_harness(
@@ -181,6 +186,16 @@ async def test_portal_refusals_are_reasoned_and_signed(world):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_person_not_in_the_registry_gets_only_the_not_found_refusal(world, tmp_path):
+    """ATT-201 alone: the address declared for nobody is not judged against the zone (ATT-301)."""
+    forgotten = {key: record for key, record in PEOPLE.items() if key != "far"}
+    world.harness.app.site.resource.putChild(b"registry", registry_of(tmp_path, world.pki, forgotten))
+    _, response = await exchange(world, signed_request(world.pki, "far", number="P-nobody"))
+    refusal = world.verifier.verify(document(response)).root
+    assert [r.code for r in p.read_refusal(refusal)] == ["ATT-201"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_border_area_and_home_visit_coupons(world):
     _, border = await exchange(world, signed_request(world.pki, "suburb", clinic_bin=CLINIC_B))
     coupon = p.read_coupon(world.verifier.verify(document(border)).root)
@@ -188,6 +203,30 @@ async def test_border_area_and_home_visit_coupons(world):
     assert coupon.person.address.city == "БАСКУДУК"
     _, outside = await exchange(world, signed_request(world.pki, "mover", clinic_bin=CLINIC_A, number="P-2"))
     assert [r.code for r in p.read_refusal(world.verifier.verify(document(outside)).root)] == ["ATT-301"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_change_of_residence_the_registry_does_not_show_is_refused(world, tmp_path):
+    """ATT-307: the yearly limit is not bypassed by declaring a move; a move ЖТ ММБ shows is exempt."""
+    _, first = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B, number="P-1"))
+    assert first.payload.tag == p.COUPON
+    _, free = await exchange(world, signed_request(world.pki, "adult", number="P-2"))
+    assert free.payload.tag == p.COUPON  # the one free change of the year, to clinic A
+    _, declared = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B, number="P-3",
+                                                       reason="RESIDENCE_CHANGE"))
+    [reason] = p.read_refusal(world.verifier.verify(document(declared)).root)
+    assert reason.code == "ATT-307"
+    assert reason.ru.startswith("Смена места жительства не подтверждена")
+    assert reason.kk.startswith("Тұрғылықты жерінің ауысқаны расталмады")
+    assert [r["clinic_bin"] for r in world.system.store.attachments(iin=PEOPLE["adult"]["iin"], active_only=True)] \
+        == [CLINIC_A]
+    # The person moves within Актау (still in both zones), and the registry says so.
+    moved = {**PEOPLE, "adult": {**PEOPLE["adult"], "street": "МИКРОРАЙОН 6", "building": "1"}}
+    world.harness.app.site.resource.putChild(b"registry", registry_of(tmp_path, world.pki, moved))
+    _, shown = await exchange(world, signed_request(world.pki, "adult", clinic_bin=CLINIC_B, number="P-4",
+                                                    reason="RESIDENCE_CHANGE"))
+    coupon = p.read_coupon(world.verifier.verify(document(shown)).root)
+    assert (coupon.clinic_bin, coupon.person.address.street) == (CLINIC_B, "МИКРОРАЙОН 6")
 
 
 async def api(world: World, method: str, path: str, body: dict | None = None, token: str | None = None):
@@ -257,7 +296,7 @@ async def test_employee_flow_with_paper_coupon_and_register(world, monkeypatch):
     status, body = await api(world, "POST", "/requests", {"iin": PEOPLE["adult"]["iin"], "clinicBin": CLINIC_B}, token)
     assert status == 403
 
-    status, draft = await api(world, "POST", "/requests", {"iin": PEOPLE["adult"]["iin"], "reason": "RESIDENCE_CHANGE",
+    status, draft = await api(world, "POST", "/requests", {"iin": PEOPLE["adult"]["iin"], "reason": "FREE_CHOICE",
                                                            "districtNumber": "1"}, token)
     assert status == 201 and draft["status"] == "DRAFT"
     assert (draft["person"]["surname"], draft["person"]["address"]["street"]) == ("ТЕСТОВ", "МИКРОРАЙОН 5")
@@ -267,8 +306,7 @@ async def test_employee_flow_with_paper_coupon_and_register(world, monkeypatch):
     status, done = await api(world, "POST", f"/requests/{number}/sign", {}, token)
     assert status == 200 and done["status"] == "COMPLETED", done
     coupon = done["coupon"]
-    assert (coupon["clinicBin"], coupon["previousClinicBin"], coupon["reason"]) == (CLINIC_A, CLINIC_B,
-                                                                                    "RESIDENCE_CHANGE")
+    assert (coupon["clinicBin"], coupon["previousClinicBin"], coupon["reason"]) == (CLINIC_A, CLINIC_B, "FREE_CHOICE")
     status, again = await api(world, "POST", f"/requests/{number}/sign", {}, token)
     assert (status, again["error"]["code"]) == (409, "ALREADY_DECIDED")
 

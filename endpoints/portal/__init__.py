@@ -9,7 +9,8 @@ from endpoints.portal.calendar import WorkingCalendar
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.pages import portal_pages
 from endpoints.portal.model import PortalError
-from endpoints.portal.service import Portal, build_portal
+from endpoints.portal.build import build_portal
+from endpoints.portal.service import Portal
 from endpoints.portal.signer import issuer_from_pki
 from endpoints.portal.web import PortalResource
 

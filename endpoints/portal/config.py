@@ -13,7 +13,8 @@ _NUMBERS = {"lockout_attempts": int, "lockout_minutes": float, "session_minutes"
             "password_min_length": int, "password_iterations": int, "revocation_timeout_seconds": float,
             "revocation_cache_seconds": float, "adult_age": int, "term_working_days": int, "pull_amount": int,
             "gateway_timeout_seconds": float}
-_TEXTS = ("gateway_url", "participant_id", "password", "service_id", "store_url", "revocation", "request_prefix")
+_TEXTS = ("gateway_url", "participant_id", "password", "service_id", "registry_service", "store_url", "revocation",
+          "request_prefix")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class PortalSettings:
     participant_id: str = "portal"
     password: str = ""
     service_id: str = "PHC_ATTACHMENT"
+    # ЖТ ММБ (GBD FL) on the SyncChannel: registrations are checked there.
+    registry_service: str = "GBDFL_UniversalServiceSync"
     # Citizens' keys and certificates live under <state_dir>/portal/.
     state_dir: Path = Path("var")
     # None: the composition root hands the portal the gateway store's engine (own tables, portal_*).

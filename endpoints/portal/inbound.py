@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from endpoints.portal import attachment
 from endpoints.portal.model import COMPLETED, IN_PROGRESS, OPEN, REFUSED, SENT, SERVICE, PortalError
+from endpoints.portal.quality import record_answer
 from endpoints.portal.tables import inbox, requests
 from gateway.asyncclient import AsyncFault, ReceivedMessage
 
@@ -111,6 +112,10 @@ class InboundCases:
                           "registration_number": refusal.get("registrationNumber") or row.registration_number}
             conn.execute(update(requests).where(requests.c.id == row.id)
                          .values(updated_at=now, result_document=document, **values))
+            # The clinic's own time: the portal pulls only when the citizen refreshes, its receipt would count
+            # the citizen's delay against the clinic.
+            answered = payload.findtext("issuedAt" if payload.tag == attachment.COUPON else "refusedAt")
+            record_answer(conn, row.id, _instant(answered) or now)
             return f"{row.status} → {values['status']}", name
         if message.message_type == "NOTIFICATION":
             return "noted", name

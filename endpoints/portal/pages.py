@@ -40,7 +40,11 @@ REFUSALS = {
     "NO_CERTIFICATE": "portal.refusal.no_certificate", "NO_COUPON": "portal.refusal.no_coupon",
     "UNKNOWN_SERVICE": "portal.refusal.unknown_service", "GATEWAY_REFUSED": "portal.refusal.gateway_refused",
     "GATEWAY_UNAVAILABLE": "portal.refusal.gateway_unavailable", "EDS_NOT_CONFIRMED": "portal.refusal.eds",
+    "PERSON_NOT_FOUND": "portal.refusal.person_not_found", "UNDERAGE": "portal.refusal.underage",
+    "REGISTRY_UNAVAILABLE": "portal.refusal.registry_unavailable",
 }
+# What ЖТ ММБ says of the IIN: the registration form again, with the reason.
+_NOT_REGISTRABLE = frozenset({"PERSON_NOT_FOUND", "UNDERAGE"})
 
 
 class PortalPages:
@@ -141,9 +145,9 @@ class PortalPages:
         try:
             self.portal.register(body)
         except PortalError as error:
-            if error.code in ("VALIDATION_FAILED", "ALREADY_REGISTERED"):
-                return self.register_form(view, status=400 if error.code == "VALIDATION_FAILED" else 409,
-                                          refusal=REFUSALS[error.code], errors=self._errors(view, error))
+            if error.code in ("VALIDATION_FAILED", "ALREADY_REGISTERED") or error.code in _NOT_REGISTRABLE:
+                return self.register_form(view, status=error.status, refusal=REFUSALS[error.code],
+                                          errors=self._errors(view, error))
             raise
         return Redirect("login?registered=1")
 

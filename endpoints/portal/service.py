@@ -23,18 +23,20 @@ from endpoints.portal import attachment
 from endpoints.portal.certificates import CertificateCases
 from endpoints.portal.config import PortalSettings
 from endpoints.portal.inbound import InboundCases
+from endpoints.portal.people import PersonRegistry, age, check_person
+from endpoints.portal.quality import QualityCases, record_deadline
 from endpoints.portal.model import (AUTH_REFUSED, DRAFT, EDS_REFUSED, ERROR, SENT, SERVICE, SERVICE_NAMES, SIGNING,
                                     STATUS_LABELS, Invalid, PortalError)
 from endpoints.portal.results import ResultCases
 from endpoints.portal.signer import CertificateIssuer, CertificateStore, Credentials, confirm_signer, describe
 from endpoints.portal.tables import citizens, requests, sessions
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient
-from gateway.client import load_credentials, sign_payload
+from gateway.client import sign_payload
 from gateway.passwords import hash_password, verify_password
 from gateway.security.algorithms import AlgorithmPolicy
-from gateway.security.certs import CertificateValidator, RevocationChecker
+from gateway.security.certs import CertificateValidator
 from gateway.security.identity import iin_birth_date_and_sex, is_valid_bin, is_valid_iin
-from gateway.store import Store, lockouts, migrations
+from gateway.store import lockouts, migrations
 
 log = logging.getLogger("shep.portal")
 
@@ -87,18 +89,17 @@ def _iin(body: dict, name: str, errors: dict) -> str | None:
     return value.strip()
 
 
-def _age(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
-class Portal(CertificateCases, InboundCases, ResultCases):
+class Portal(CertificateCases, InboundCases, ResultCases, QualityCases):
     """One portal over its tables, the citizens' certificates, and its gateway client; the certificate,
-    refresh and result use cases are in `certificates`, `inbound` and `results`."""
+    refresh, result and quality use cases are in `certificates`, `inbound`, `results` and `quality`."""
 
     def __init__(self, settings: PortalSettings, *, engine: sqlalchemy.Engine, gateway: AsyncGatewayClient,
                  validator: CertificateValidator, issue_certificate: CertificateIssuer | None = None,
-                 clock: Callable[[], datetime] = utc_now, policy: AlgorithmPolicy | None = None):
+                 clock: Callable[[], datetime] = utc_now, policy: AlgorithmPolicy | None = None,
+                 registry: PersonRegistry | None = None):
+        """`registry`: ЖТ ММБ, asked before an account is opened; without one (unit tests) nobody is checked."""
         self.settings = settings
+        self.registry = registry
         self.engine = engine
         self.gateway = gateway
         self.validator = validator
@@ -117,6 +118,9 @@ class Portal(CertificateCases, InboundCases, ResultCases):
             return None
         return moment.astimezone(self.settings.calendar.timezone).isoformat(timespec="seconds")
 
+    def _today(self) -> date:
+        return self.clock().astimezone(self.settings.calendar.timezone).date()
+
     # -- accounts (pre, process 1, condition 1, process 2) ----------------------------------------------
 
     def register(self, body: dict) -> dict:
@@ -134,6 +138,8 @@ class Portal(CertificateCases, InboundCases, ResultCases):
         with self.engine.begin() as conn:
             if conn.execute(select(citizens.c.iin).where(citizens.c.iin == iin)).first():
                 raise PortalError(409, "ALREADY_REGISTERED", "Пользователь с этим ИИН уже зарегистрирован")
+        if self.registry is not None:  # before any certificate is issued
+            check_person(self.registry, iin, self._today(), self.settings.adult_age)
         credentials = None
         if self.issue_certificate is not None:
             # The citizen's SIGN certificate, as the national CA would issue it.
@@ -295,8 +301,7 @@ class Portal(CertificateCases, InboundCases, ResultCases):
         born = _birth_date(child, iin, found)
         if iin is not None and iin == parent_iin:
             found["iin"] = "ИИН ребёнка совпадает с ИИН заявителя"
-        if born is not None and _age(born, self.clock().astimezone(self.settings.calendar.timezone).date()) \
-                >= self.settings.adult_age:
+        if born is not None and age(born, self._today()) >= self.settings.adult_age:
             found["birth_date"] = f"с {self.settings.adult_age} лет заявление подаётся самостоятельно"
         errors.update({f"child.{name}": text for name, text in found.items()})
         return {"iin": iin, "surname": surname, "name": name, "patronymic": patronymic,
@@ -393,28 +398,10 @@ class Portal(CertificateCases, InboundCases, ResultCases):
             raise PortalError(503, "GATEWAY_UNAVAILABLE", "Шлюз недоступен, повторите позже",
                               detail=str(exc)) from None
         deadline = self.settings.calendar.deadline(now, self.settings.term_working_days)
-        self._set(row.id, status=SENT, submitted_at=now, deadline=deadline, message_id=sent.message_id,
-                  correlation_id=sent.correlation_id, session_id=sent.session_id, reasons=None,
-                  signer=describe(credentials.certificate))
+        with self.engine.begin() as conn:
+            conn.execute(update(requests).where(requests.c.id == row.id).values(
+                updated_at=self.clock(), status=SENT, submitted_at=now, deadline=deadline, message_id=sent.message_id,
+                correlation_id=sent.correlation_id, session_id=sent.session_id, reasons=None,
+                signer=describe(credentials.certificate)))
+            record_deadline(conn, row.id, form["clinic_bin"], deadline)
         return self.get_request(row.owner_iin, row.number)
-
-def build_portal(settings: PortalSettings, *, anchors: list, intermediates: list,
-                 engine: sqlalchemy.Engine | None = None, issue_certificate: CertificateIssuer | None = None,
-                 transport_credentials: tuple | None = None, clock: Callable[[], datetime] = utc_now) -> Portal:
-    """A Portal from settings: its gateway client, condition 2's validator over the trust anchors, and its
-    tables on `engine` (the gateway store's, say) or on `settings.store_url`."""
-    if engine is None:
-        if settings.store_url is None:
-            raise ValueError("portal: give the store engine or set portal.store_url")
-        # The store's engine is tuned for SQLite: WAL, busy timeout, write locks taken up front.
-        engine = Store(settings.store_url).engine
-    sign = transport_credentials
-    if settings.signing_key is not None:
-        sign = load_credentials(cert=str(settings.signing_cert), key=str(settings.signing_key))
-    gateway = AsyncGatewayClient(settings.gateway_url, settings.participant_id, settings.password, sign=sign,
-                                 timeout=settings.gateway_timeout_seconds)
-    revocation = RevocationChecker(settings.revocation, cache_seconds=settings.revocation_cache_seconds,
-                                   timeout=settings.revocation_timeout_seconds)
-    return Portal(settings, engine=engine, gateway=gateway,
-                  validator=CertificateValidator(anchors, intermediates, revocation),
-                  issue_certificate=issue_certificate, clock=clock)

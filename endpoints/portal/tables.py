@@ -75,6 +75,15 @@ requests = Table(
     Column("delivery", JSON),  # getMessageStatus of the REQUEST: state, code, message, date
 )
 
+# Regulation §14: one row per sent request, the facts of its deadline indicator (endpoints/portal/quality.py).
+deadlines = Table(
+    "portal_deadlines", metadata,
+    Column("request_id", Integer, ForeignKey("portal_requests.id"), primary_key=True),
+    Column("clinic_bin", String(12), nullable=False),
+    Column("deadline", UtcDateTime, nullable=False),  # as the status screen shows it
+    Column("answered_at", UtcDateTime),  # when the clinic formed the result, as its signed document says
+)
+
 inbox = Table(
     "portal_inbox", metadata,
     # Delivery is at least once: a messageId seen here is acknowledged again and not applied twice.

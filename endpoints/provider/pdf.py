@@ -1,5 +1,7 @@
-"""The paper coupon (талон прикрепления, free form): diagram 2, process 8. A printable A4 page in
-Russian with the Kazakh title, in a font with the Cyrillic and Kazakh letters (`couponfont`).
+"""The paper coupon (тіркеу талоны / талон прикрепления, free form): diagram 2, process 8. A printable A4 page
+in Kazakh and Russian — every label in both, Kazakh first, as the state's forms are — in a font with the Cyrillic
+and Kazakh letters (`couponfont`). The authorised person's name has a row of its own, above the signature line,
+so that no name runs into it.
 """
 from __future__ import annotations
 
@@ -16,9 +18,13 @@ from reportlab.pdfgen import canvas
 from endpoints.provider.couponfont import CouponFont, find_coupon_font
 from endpoints.provider.payload import Coupon
 
-KIND_NAMES = {"therapeutic": "терапевтический", "paediatric": "педиатрический", "general": "врача общей практики"}
-REASON_NAMES = {"FREE_CHOICE": "свободный выбор", "RESIDENCE_CHANGE": "смена места жительства",
-           "CAMPAIGN": "кампания по прикреплению", "NEWBORN": "новорождённый"}
+# (Kazakh, Russian): the coupon is one form for every citizen, in the state language and in Russian.
+KIND_NAMES = {"therapeutic": ("терапиялық", "терапевтический"), "paediatric": ("педиатриялық", "педиатрический"),
+              "general": ("жалпы практика дәрігері", "врача общей практики")}
+REASON_NAMES = {"FREE_CHOICE": ("еркін таңдау", "свободный выбор"),
+                "RESIDENCE_CHANGE": ("тұрғылықты жерін ауыстыру", "смена места жительства"),
+                "CAMPAIGN": ("тіркеу науқаны", "кампания по прикреплению"),
+                "NEWBORN": ("жаңа туған нәресте", "новорождённый")}
 _fonts_lock = threading.Lock()
 
 
@@ -39,70 +45,91 @@ def _registered(font: CouponFont) -> tuple[str, str]:
     return names
 
 
+def _both(names: dict[str, tuple[str, str]], key: str) -> str:
+    kk, ru = names.get(key, (key, key))
+    return f"{kk} / {ru}"
+
+
 def coupon_pdf(coupon: Coupon, *, clinic_address: str = "", signer: str = "", font: CouponFont | None = None) -> bytes:
     regular, bold = _registered(font or default_font())
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4, pageCompression=1)
-    page.setTitle(f"Талон прикрепления {coupon.coupon_number}")
+    page.setTitle(f"Тіркеу талоны / Талон прикрепления {coupon.coupon_number}")
     page.setAuthor(coupon.clinic_name)
     width, height = A4
     left, y = 20 * mm, height - 25 * mm
+    value_x = left + 45 * mm
 
-    def line(label: str, value: str | None, gap: float = 7 * mm) -> None:
+    def wrapped(text: str, x: float, size: float, limit: float) -> None:
+        """Long values (clinic names, addresses, names) wrap rather than run off the page or into the next."""
         nonlocal y
-        page.setFont(regular, 10)
-        page.drawString(left, y, label)
-        page.setFont(bold, 11)
-        # Long values (clinic names, addresses) wrap rather than run off the page.
-        words, current = (value or "—").split(), ""
-        for word in words:
-            if page.stringWidth(f"{current} {word}".strip(), bold, 11) > width - left - 75 * mm:
-                page.drawString(left + 55 * mm, y, current)
+        page.setFont(bold, size)
+        current = ""
+        for word in text.split():
+            if current and page.stringWidth(f"{current} {word}", bold, size) > limit:
+                page.drawString(x, y, current)
                 y -= 5 * mm
                 current = word
             else:
                 current = f"{current} {word}".strip()
-        page.drawString(left + 55 * mm, y, current)
-        y -= gap
+        page.drawString(x, y, current)
+
+    def line(kk: str, ru: str, value: str | None) -> None:
+        nonlocal y
+        top = y
+        page.setFont(regular, 9)
+        page.drawString(left, top, kk)
+        page.setFont(regular, 8)
+        page.drawString(left, top - 3.8 * mm, ru)
+        wrapped(value or "—", value_x, 11, width - value_x - 15 * mm)
+        y = min(y, top - 3.8 * mm) - 5.2 * mm
 
     page.setFont(bold, 15)
-    page.drawCentredString(width / 2, y, "ТАЛОН ПРИКРЕПЛЕНИЯ")
+    page.drawCentredString(width / 2, y, "ТІРКЕУ ТАЛОНЫ / ТАЛОН ПРИКРЕПЛЕНИЯ")
     y -= 6 * mm
     page.setFont(regular, 10)
-    page.drawCentredString(width / 2, y, "к организации, оказывающей первичную медико-санитарную помощь")
-    y -= 5 * mm
     page.drawCentredString(width / 2, y, "МСАК көрсететін медициналық ұйымға тіркеу талоны")
+    y -= 5 * mm
+    page.drawCentredString(width / 2, y, "к организации, оказывающей первичную медико-санитарную помощь")
     y -= 12 * mm
     person = coupon.person
-    line("Номер талона", coupon.coupon_number)
-    line("Дата прикрепления", coupon.attachment_date.strftime("%d.%m.%Y"))
-    line("Регистрационный номер", coupon.registration_number)
+    line("Талон нөмірі", "Номер талона", coupon.coupon_number)
+    line("Тіркелген күні", "Дата прикрепления", coupon.attachment_date.strftime("%d.%m.%Y"))
+    line("Тіркеу нөмірі", "Регистрационный номер", coupon.registration_number)
     y -= 3 * mm
-    line("Ф.И.О.", person.full_name)
-    line("ИИН", person.iin)
-    line("Дата рождения", person.birth_date.strftime("%d.%m.%Y"))
-    line("Адрес", person.address.line() if person.address else None)
+    line("Тегі, аты, әкесінің аты", "Ф.И.О.", person.full_name)
+    line("ЖСН", "ИИН", person.iin)
+    line("Туған күні", "Дата рождения", person.birth_date.strftime("%d.%m.%Y"))
+    line("Мекенжайы", "Адрес", person.address.line() if person.address else None)
     y -= 3 * mm
-    line("Организация ПМСП", coupon.clinic_name)
-    line("БИН", coupon.clinic_bin)
+    line("МСАК ұйымы", "Организация ПМСП", coupon.clinic_name)
+    line("БСН", "БИН", coupon.clinic_bin)
     if clinic_address:
-        line("Адрес организации", clinic_address)
-    line("Участок", f"№ {coupon.district.number}, {KIND_NAMES.get(coupon.district.kind, coupon.district.kind)}")
-    line("Участковый врач", coupon.district.doctor)
-    line("Основание", REASON_NAMES.get(coupon.reason, coupon.reason))
+        line("Ұйымның мекенжайы", "Адрес организации", clinic_address)
+    line("Учаске", "Участок", f"№ {coupon.district.number}, {_both(KIND_NAMES, coupon.district.kind)}")
+    line("Учаскелік дәрігер", "Участковый врач", coupon.district.doctor)
+    line("Негіздеме", "Основание", _both(REASON_NAMES, coupon.reason))
     if coupon.previous_clinic_bin:
-        line("Откреплён от (БИН)", coupon.previous_clinic_bin)
+        line("Бұрынғы ұйымның БСН", "Откреплён от (БИН)", coupon.previous_clinic_bin)
     if coupon.home_visit_note:
-        line("Отметка", coupon.home_visit_note)
+        line("Белгі", "Отметка", coupon.home_visit_note)
+    y -= 10 * mm
+    page.setFont(regular, 10)
+    page.drawString(left, y, "Уәкілетті тұлға / Уполномоченное лицо:")
+    if signer:
+        y -= 6 * mm
+        wrapped(signer, left, 11, width - 2 * left)
+    # The signature line and the stamp's place on rows of their own, below the name.
     y -= 12 * mm
     page.setFont(regular, 10)
-    page.drawString(left, y, f"Уполномоченное лицо: {signer}" if signer else "Уполномоченное лицо:")
-    page.drawString(left + 120 * mm, y, "_______________")
-    y -= 6 * mm
-    page.drawString(left + 120 * mm, y, "подпись        М.П.")
+    page.drawString(left + 110 * mm, y, "______________________")
+    y -= 5 * mm
     page.setFont(regular, 8)
-    page.drawString(left, 15 * mm, f"Выдан {coupon.issued_at:%d.%m.%Y %H:%M}. Электронный талон подписан ЭЦП "
-                                   "уполномоченного лица организации.")
+    page.drawString(left + 110 * mm, y, "қолы / подпись")
+    page.drawString(left + 150 * mm, y, "М.О. / М.П.")
+    page.drawString(left, 19 * mm, f"Берілді / Выдан {coupon.issued_at:%d.%m.%Y %H:%M}. Электрондық талонға ұйымның "
+                                   "уәкілетті тұлғасы ЭЦҚ қойған.")
+    page.drawString(left, 15 * mm, "Электронный талон подписан ЭЦП уполномоченного лица организации.")
     page.showPage()
     page.save()
     return out.getvalue()

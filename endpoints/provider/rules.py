@@ -61,6 +61,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "ATT-306": ("district_has_room",
                 "На участке нет свободных мест: достигнута предельная численность прикреплённого населения",
                 "Учаскеде бос орын жоқ: тіркелген халықтың шекті саны толды"),
+    "ATT-307": ("residence_changed",
+                "Смена места жительства не подтверждена: по данным ЖТ ММБ (ГБД ФЛ) адрес проживания тот же, "
+                "что при прикреплении",
+                "Тұрғылықты жерінің ауысқаны расталмады: ЖТ ММБ деректері бойынша тұратын мекенжайы тіркелген "
+                "кездегідей"),
 }
 _CODES = {ground: code for code, (ground, _, _) in CATALOGUE.items()}
 
@@ -71,6 +76,7 @@ class CurrentAttachment:
     clinic_bin: str
     district_number: str
     attach_date: date
+    address: str | None = None  # the residence the coupon showed (`Address.line()`), None if none was known
 
 
 @dataclass(frozen=True)
@@ -234,10 +240,33 @@ def representative_is_parent(app: Application) -> Reason | None:
 
 
 def in_service_zone(app: Application) -> Reason | None:
+    """Silent for a person ЖТ ММБ does not know: the declared address of nobody decides nothing (ATT-201 says
+    why the request fails)."""
+    if app.person is None:
+        return None
     if zone_status(app) == "outside" and app.clinic.outside_zone == "refuse":
         places = "; ".join(p.line() for p in residences(app)) or "no address known"
         return _reason(app, "in_service_zone", places)
     return None
+
+
+def _same_place(line: str) -> str:
+    return " ".join(line.upper().split())
+
+
+def residence_changed(app: Application) -> Reason | None:
+    """A change of residence exempts from the yearly limit only when ЖТ ММБ shows one: some registered
+    address (permanent or temporary) differs from the one the current attachment was made at. Without a
+    current attachment nothing is exempted, so nothing is checked; the declared address proves nothing."""
+    if app.request.reason != "RESIDENCE_CHANGE" or app.current is None or app.person is None:
+        return None
+    registered = [_same_place(a.line()) for a in (app.person.address, *app.person.temporary) if a is not None]
+    before = _same_place(app.current.address) if app.current.address else None
+    if any(place != before for place in registered):
+        return None
+    return _reason(app, "residence_changed", f"attached {app.current.attach_date} at "
+                                             f"{app.current.address or '(no address)'}; ЖТ ММБ: "
+                                             f"{'; '.join(registered) or 'no address'}")
 
 
 def campaign_open(app: Application) -> Reason | None:
@@ -278,7 +307,7 @@ def district_has_room(app: Application) -> Reason | None:
 
 GROUNDS = (signature_valid, signer_matches, clinic_served, person_found, person_alive, representative_required,
            representative_is_parent, in_service_zone, campaign_open, free_change_limit, not_already_attached,
-           district_suitable, district_has_room)
+           district_suitable, district_has_room, residence_changed)
 
 
 def evaluate(app: Application) -> list[Reason]:

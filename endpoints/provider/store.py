@@ -230,7 +230,7 @@ class ProviderStore:
             .where(attachments.c.clinic_bin == clinic_bin, attachments.c.detach_date.is_(None))
             .group_by(attachments.c.district_number)).all())
         current = None if active is None else CurrentAttachment(active.clinic_bin, active.district_number,
-                                                                active.attach_date)
+                                                                active.attach_date, active.address)
         return Facts(current, changes, loads)
 
     # --- the register (РПН) -------------------------------------------------------------------------
