@@ -1,5 +1,6 @@
-"""`make screens`: a PNG of each main portal page under docs/screens/, taken by the browser walk of the tests
-(tests/browser.py) on a `shep serve` of its own (the shipped configuration, a temporary state folder)."""
+"""`make screens`: a PNG of each main portal and console page under docs/screens/, taken by the browser walks
+of the tests (tests/browser.py) on a `shep serve` of its own (the shipped configuration with one operator, a
+temporary state folder)."""
 from __future__ import annotations
 
 import sys
@@ -33,18 +34,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shep-screens-") as work:
         work = Path(work)
         (work / "downloads").mkdir()
-        server = ServeProcess("--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
+        server = ServeProcess("--config", str(browser.console_config(work)), "--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
         driver = None
         try:
             base = server.wait_listening(60)
             driver = browser.chromium(work / "downloads")
             walk = browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
+            browser.send_demo_echo(base, "console-screens-1")
+            browser.walk_console(driver, base, "console-screens-1", shots=OUT)
         finally:
             if driver is not None:
                 driver.quit()
             server.terminate()
             server.close()
-    for path in walk.screens:
+    for path in sorted(OUT.glob("*.png")):
         shrink(path)
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB")
     return 0
