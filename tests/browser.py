@@ -295,7 +295,8 @@ def walk_console(driver, base_url: str, message_id: str, shots: Path | None = No
     hops = [element.get_attribute("data-hop") for element in driver.find_elements(By.CSS_SELECTOR, "#timeline > li")]
     timeline = console.text("timeline")
     console.shot("console-4-exchange")
-    for link, element_id, name in (("Queue", "state-filter", "console-5-queue"), ("PKI", "certificates", "console-6-pki"),
+    for link, element_id, name in (("Queue", "state-filter", "console-5-queue"),
+                                   ("PKI", "certificates", "console-6-pki"),
                                    ("Metrics", "family-shep_faults", "console-7-metrics"),
                                    ("Faults", "catalogue", "console-8-faults")):
         driver.find_element(By.LINK_TEXT, link).click()

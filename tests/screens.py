@@ -34,12 +34,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shep-screens-") as work:
         work = Path(work)
         (work / "downloads").mkdir()
-        server = ServeProcess("--config", str(browser.console_config(work)), "--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
+        config = browser.console_config(work)  # the shipped configuration and one operator
+        server = ServeProcess("--config", str(config), "--port", "0", "--state-dir", str(work / "var"), cwd=work,
+                              log=work / "serve.log")
         driver = None
         try:
             base = server.wait_listening(60)
             driver = browser.chromium(work / "downloads")
-            walk = browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
+            browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
             browser.send_demo_echo(base, "console-screens-1")
             browser.walk_console(driver, base, "console-screens-1", shots=OUT)
         finally:
