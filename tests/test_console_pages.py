@@ -5,10 +5,12 @@ stored bytes downloaded, a resend, the queue's stop and retry, a revocation in t
 from __future__ import annotations
 
 import base64
+import json
 import re
 from urllib.parse import unquote
 
 import pytest_twisted
+import treq
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from prometheus_client import Counter
@@ -139,6 +141,26 @@ async def test_the_journal_filters_by_service_sender_message_time_and_verdict(st
     assert await message_ids("since=2000-01-01T00:00") == {"filter-ok", "filter-bad"}
     bad = await web.get("/journal?since=yesterday&verdict=maybe")
     assert bad.status == 400 and bad.find("e-since") is not None and bad.find("e-verdict") is not None
+    # The operator API's journal filters by verdict the same way.
+    api = await treq.get(f"{harness.app.base_url}/api/journal?verdict=fail", persistent=False,
+                         headers={"Authorization": "Bearer " + OPERATOR_TOKEN})
+    assert {r["message_id"] for r in json.loads(await api.content())["records"]} == {"filter-bad"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_after_sign_in_only_a_console_page_is_the_next_one(stand):
+    _, web = stand
+    form = await web.get("/login?next=//evil.example/x")
+    page = await web.submit(form, "login", name="audit", password=AUDITOR_PASSWORD)
+    assert page.status == 200 and page.url.endswith("/console/") and page.find("figures") is not None
+    web.cookies.clear()
+    form = await web.get("/login?next=queue%3Fstate%3DDELIVERED")
+    page = await web.submit(form, "login", name="audit", password=AUDITOR_PASSWORD)
+    assert page.url.endswith("/console/queue?state=DELIVERED") and page.find("state-filter") is not None
+    signed_out = WebClient(web.base)
+    form = await signed_out.get("/login")
+    refused = await signed_out.request("POST", "/queue/x/stop", data={"csrf_token": _csrf(form)})
+    assert refused.status == 401
 
 
 @pytest_twisted.ensureDeferred
@@ -157,6 +179,14 @@ async def test_what_a_signature_covers_is_marked(stand, pki):
     assert "covered by the signature reference #" in marks[0].get("title")
     listed = "".join(request_in.find(".//*[@class='covered-list']").itertext())
     assert "soap:Body" in listed
+    # An EDS over the payload (enveloped, URI=""): the signed business document is marked.
+    eds = client.sign_payload(echo_request("signed text"), issued.key, issued.cert)
+    reply = await harness.send(send_message(service_id="ECHO_EDS", payload=eds, message_id="console-eds"))
+    page = await web.get(f"/exchanges/{reply.session_id}")
+    request_in = page.find(f"hop-{_seq(harness, reply.session_id, 'request-in')}")
+    marks = [el for el in request_in.iter("{http://www.w3.org/1999/xhtml}mark")]
+    assert [mark.get("title") for mark in marks] == ["covered by the signature reference (enveloped)"]
+    assert "signed text" in "".join(marks[0].itertext())
 
 
 @pytest_twisted.ensureDeferred
@@ -173,6 +203,7 @@ async def test_a_resend_shows_the_gateways_answer_as_it_was(stand):
     answered = [r for r in harness.app.journal.query(session_id=resent) if r["hop"] == "response-out"]
     # The stored password is "[redacted]", and the message was accepted before: the gateway refuses it.
     assert answered and answered[0]["fault_code"] in "".join(outcome.itertext())
+    assert answered[0]["fault_code"] == "SHEP-141"  # the stored password is "[redacted]"
 
 
 @pytest_twisted.ensureDeferred

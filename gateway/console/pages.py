@@ -276,8 +276,8 @@ def console_pages(parts: ConsoleParts, *, secret: bytes) -> PagesResource:
 
 def _next(target: str | None) -> str:
     """Where to go after signing in: a page of the console only (no other site, no scheme)."""
-    target = (target or "").lstrip("/")
-    if not target or ":" in target or target.startswith(("\\", ".")) or "//" in target:
+    target = target or ""
+    if target.startswith(("/", "\\", ".")) or ":" in target or "//" in target:
         return ""
     return target
 
