@@ -58,8 +58,9 @@ def texts(page, cls: str) -> list[str]:
 @pytest_twisted.ensureDeferred
 async def test_sign_in_is_the_operator_apis_with_a_strict_cookie(stand):
     _, web = stand
-    page = await web.get("/")
+    page = await web.get("/?lang=kk")  # the console is English only: the switch changes nothing
     assert page.url.endswith("/console/login") and page.find("login") is not None
+    assert page.html.get("lang") == "en" and "lang" not in web.cookies
     refused = await sign_in(web, "audit", "wrong")
     assert refused.status == 401 and "wrong name or password" in "".join(refused.find("refusal").itertext())
     assert "shep_console" not in web.cookies
@@ -85,6 +86,10 @@ async def test_wrong_passwords_lock_the_address_out_as_the_api_does(tmp_path, pk
         assert (await sign_in(web, "ops", "guess-2")).status == 401
         locked = await sign_in(web, "ops", OPERATOR_PASSWORD)
         assert locked.status == 429 and "too many wrong credentials" in locked.text
+        # One lockout: the operator API refuses the same address now, as the console did.
+        api = await treq.get(f"{harness.app.base_url}/api/journal", persistent=False,
+                             headers={"Authorization": "Bearer " + OPERATOR_TOKEN + "-new"})
+        assert api.code == 429
     finally:
         await stop_harness(harness)
 
