@@ -78,7 +78,9 @@ def test_wheel_contents(wheel):
                 # the web pages' templates, catalogues and stylesheet (docs/web.md)
                 "gateway/web/pages/templates/base.html", "gateway/web/pages/messages/kk.toml",
                 "gateway/web/pages/static/web.css",
-                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml"}
+                "endpoints/portal/templates/status.html", "endpoints/portal/messages/ru.toml",
+                "gateway/web/pages/messages/en.toml", "gateway/console/templates/console_exchange.html",
+                "gateway/console/messages/en.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
@@ -176,6 +178,9 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
             page = response.read().decode("utf-8")
             assert response.status == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
             assert "1414" in page and "/portal/static/web.css" in page
+        # The console's (no operator configured: loopback is served without signing in).
+        with HTTP.open(f"{base}/console/faults", timeout=HTTP_TIMEOUT) as response:
+            assert response.status == 200 and "SHEP-160" in response.read().decode("utf-8")
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=STOP_TIMEOUT) == 0
