@@ -255,16 +255,20 @@ def console_config(folder: Path) -> Path:
     return path
 
 
-def send_demo_echo(base_url: str, message_id: str) -> None:
-    """One DEMO_Echo exchange from demo-consumer (the shipped configuration's), for the console to show."""
+def send_demo_echo(base_url: str, message_id: str, state_dir: Path) -> None:
+    """One DEMO_Echo exchange from demo-consumer (the shipped configuration's), its payload under an EDS of a
+    certificate the server's test PKI (in `state_dir`) issues for the consumer's BIN: the console marks it."""
     import urllib.request
 
     from lxml import etree
 
     from gateway import client
+    from simulators.pki.ca import TestPKI
 
     payload = etree.Element("{urn:shep-emulator:demo:echo}EchoRequest", nsmap={"echo": "urn:shep-emulator:demo:echo"})
     etree.SubElement(payload, "text").text = "console"
+    issued = TestPKI(state_dir).issue("organization", bin="230540004989")
+    payload = client.sign_payload(payload, issued.key, issued.cert)
     body = client.build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer", password="demo-consumer-pass",
                                      payload=payload, message_id=message_id)
     request = urllib.request.Request(base_url.rstrip("/") + "/bip-sync/", data=body, method="POST",
@@ -275,7 +279,8 @@ def send_demo_echo(base_url: str, message_id: str) -> None:
 
 def walk_console(driver, base_url: str, message_id: str, shots: Path | None = None) -> tuple[list[str], str]:
     """Sign in, the overview, the journal filtered by `message_id`, its exchange (the hops it shows and its
-    timeline's text are returned), the queue, the PKI, the metrics and the faults, each from the menu."""
+    timeline's text, ending with how many parts are marked signed, are returned), the queue, the PKI, the
+    metrics and the faults, each from the menu."""
     from selenium.webdriver.common.by import By
 
     console = Portal(driver, base_url, Path(), shots)
@@ -294,6 +299,8 @@ def walk_console(driver, base_url: str, message_id: str, shots: Path | None = No
     driver.find_element(By.CSS_SELECTOR, "#records a.exchange").click()
     hops = [element.get_attribute("data-hop") for element in driver.find_elements(By.CSS_SELECTOR, "#timeline > li")]
     timeline = console.text("timeline")
+    marked = driver.find_elements(By.CSS_SELECTOR, "#timeline mark.covered")
+    timeline += f"\n[{len(marked)} marked]"
     console.shot("console-4-exchange")
     for link, element_id, name in (("Queue", "state-filter", "console-5-queue"),
                                    ("PKI", "certificates", "console-6-pki"),

@@ -42,7 +42,7 @@ def main() -> int:
             base = server.wait_listening(60)
             driver = browser.chromium(work / "downloads")
             browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
-            browser.send_demo_echo(base, "console-screens-1")
+            browser.send_demo_echo(base, "console-screens-1", work / "var")
             browser.walk_console(driver, base, "console-screens-1", shots=OUT)
         finally:
             if driver is not None:

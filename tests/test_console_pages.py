@@ -118,6 +118,10 @@ async def test_an_exchange_is_a_timeline_of_its_hops_with_checks_and_timings(sta
         assert download.status == 200 and download.body == body
         assert download.header("content-type") == "application/xml"
     assert b"[redacted]" in stored[min(stored)]  # the sender's password never shows
+    # What is not there is a 404 page.
+    for path in ("/exchanges/no-such-session", f"/exchanges/{reply.session_id}/999999.xml",
+                 f"/exchanges/{reply.session_id}/notes.txt", "/pki/crl/no-such-ca.crl", "/no-such-page"):
+        assert (await web.get(path)).status == 404, path
     # An auditor sees no resend, and is refused one.
     assert page.find("resend") is None
     forged = await web.request("POST", f"/exchanges/{reply.session_id}/resend",
