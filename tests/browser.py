@@ -302,6 +302,9 @@ def walk_console(driver, base_url: str, message_id: str, shots: Path | None = No
     marked = driver.find_elements(By.CSS_SELECTOR, "#timeline mark.covered")
     timeline += f"\n[{len(marked)} marked]"
     console.shot("console-4-exchange")
+    if marked:  # the stored bytes, the signed payload marked
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", marked[0])
+        console.shot("console-4-exchange-signed")
     for link, element_id, name in (("Queue", "state-filter", "console-5-queue"),
                                    ("PKI", "certificates", "console-6-pki"),
                                    ("Metrics", "family-shep_faults", "console-7-metrics"),
