@@ -29,7 +29,7 @@ from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
 from simulators.pki.ca import TestPKI
 from simulators.pki.web import pki_resource
-from tests import system_tools
+from tests import html_oracle, system_tools
 from tests.store_under_test import StoreUnderTest, close_store, open_store, store_under_test
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,17 @@ def pytest_sessionfinish(session, exitstatus):
         session.config.get_terminal_writer().line(
             f"a test used the per-user default state dir (no --state-dir or SHEP_STATE_DIR): {used}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True, scope="module")
+def pages_are_valid_html():
+    """Every page a test module fetched through tests/web_client.py passes the HTML validator
+    (tests/html_oracle.py): an invalid page fails the module at its teardown, naming the page and the error."""
+    yield
+    errors = html_oracle.check_pending()
+    assert not errors, "pages the HTML validator refuses:\n" + "\n".join(errors)
+
+
 ECHO_NS = "urn:shep-emulator:demo:echo"
 ECHO_XSD = ROOT / "gateway" / "defaults" / "demo-echo.xsd"
 PASSWORD = "consumer-secret"

@@ -6,6 +6,7 @@ import pytest
 from gateway.web.pages import forms, i18n, security
 from gateway.web.pages.resource import MESSAGES
 from endpoints.portal.pages import HERE as PORTAL
+from tests import html_oracle, system_tools
 
 
 def test_the_shipped_catalogues_agree_key_for_key():
@@ -59,3 +60,17 @@ def test_csrf_tokens_belong_to_their_session_and_secret(tmp_path):
     assert not security.csrf_valid(secret, "session-b", token)
     assert not security.csrf_valid(b"another secret", "session-a", token)
     assert not security.csrf_valid(secret, "", token) and not security.csrf_valid(secret, "session-a", None)
+
+
+def test_the_html_validator_refuses_what_the_standard_forbids():
+    """The check every fetched page goes through (tests/html_oracle.py) does find errors: a page html5lib
+    parses happily but with a duplicate id and a label for no control."""
+    system_tools.require("java")
+    page = (b'<!DOCTYPE html><html lang="kk"><head><meta charset="utf-8"><title>t</title></head><body>'
+            b'<p id="a">1</p><p id="a">2</p><label for="nothing">x</label></body></html>')
+    html_oracle.record("http://127.0.0.1/broken", page)
+    errors = html_oracle.check_pending()
+    assert any("Duplicate ID" in line for line in errors), errors
+    assert any("nothing" in line for line in errors), errors
+    html_oracle.record("http://127.0.0.1/fine", page.replace(b'id="a">2', b'id="b">2').replace(b' for="nothing"', b""))
+    assert html_oracle.check_pending() == []

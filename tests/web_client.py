@@ -1,6 +1,7 @@
 """A form-submitting HTTP client for the HTML pages: keeps cookies, reads every page with html5lib in
-strict mode (a parse error fails the test: the validity check of every page), refuses any inline
-script or style, and submits a page's forms as a browser without JavaScript would."""
+strict mode (a parse error fails the test) and hands it to the HTML validator (tests/html_oracle.py,
+at the test module's end), refuses any inline script or style, and submits a page's forms as a browser
+without JavaScript would."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,8 @@ from urllib.parse import urljoin, urlsplit
 import html5lib
 import treq
 from html5lib import treebuilders
+
+from tests import html_oracle
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 PARSER = html5lib.HTMLParser(strict=True, tree=treebuilders.getTreeBuilder("etree"), namespaceHTMLElements=True)
@@ -106,6 +109,7 @@ class WebClient:
         content_type = answer.header("content-type") or ""
         if content_type.startswith("text/html"):
             assert inline_code(answer.html) == [], f"{url}: inline code a strict CSP blocks"
+            html_oracle.record(url, body)
         return answer
 
     async def get(self, path: str, **kwargs) -> Answer:
