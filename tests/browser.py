@@ -102,10 +102,13 @@ class Portal:
 
     def press(self, text: str) -> None:
         """Click the button `text` and wait for the page it leads to (the old one gone)."""
+        self.leave(self.button(text))
+
+    def leave(self, element) -> None:
+        """Click `element` (a button, a link) and wait until its page is gone."""
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
-        element = self.button(text)
         element.click()
 
         def gone(_) -> bool:
@@ -289,14 +292,14 @@ def walk_console(driver, base_url: str, message_id: str, shots: Path | None = No
     console.by_id("f-name").send_keys(CONSOLE_OPERATOR)
     console.by_id("f-password").send_keys(CONSOLE_PASSWORD)
     console.shot("console-1-sign-in")
-    console.button("Sign in").click()
+    console.press("Sign in")
     console.by_id("figures")
     console.shot("console-2-overview")
-    driver.find_element(By.LINK_TEXT, "Journal").click()
+    console.leave(driver.find_element(By.LINK_TEXT, "Journal"))
     console.by_id("f-messageId").send_keys(message_id)
-    console.button("Filter").click()
+    console.press("Filter")
     console.shot("console-3-journal")
-    driver.find_element(By.CSS_SELECTOR, "#records a.exchange").click()
+    console.leave(driver.find_element(By.CSS_SELECTOR, "#records a.exchange"))
     hops = [element.get_attribute("data-hop") for element in driver.find_elements(By.CSS_SELECTOR, "#timeline > li")]
     timeline = console.text("timeline")
     marked = driver.find_elements(By.CSS_SELECTOR, "#timeline mark.covered")
@@ -309,7 +312,7 @@ def walk_console(driver, base_url: str, message_id: str, shots: Path | None = No
                                    ("PKI", "certificates", "console-6-pki"),
                                    ("Metrics", "family-shep_faults", "console-7-metrics"),
                                    ("Faults", "catalogue", "console-8-faults")):
-        driver.find_element(By.LINK_TEXT, link).click()
+        console.leave(driver.find_element(By.LINK_TEXT, link))
         console.by_id(element_id)
         console.shot(name)
     return hops, timeline
