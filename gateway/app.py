@@ -233,6 +233,7 @@ class GatewayApp:
         root.putChild(b"bip-async", ChannelResource(self.async_channel, self.tracker, path="/bip-async/",
                                                     wsdl=c.ASYNC_WSDL))
         root.putChild(b"pki", pki_resource(self.pki))
+        root.putChild(b"console", self._console())
         api.putChild(b"certificate", CertificateResource(lambda: self.env.security.signing.certificate))
         root.putChild(b"api", api)
         root.putChild(b"demo", demo)
@@ -259,6 +260,18 @@ class GatewayApp:
         site.displayTracebacks = False
         site.noisy = False
         return site
+
+    def _console(self) -> resource.Resource:
+        """The operators' pages (docs/web.md): the test PKI is theirs unless gateway.trust_anchors replaces it."""
+        from gateway.console import ConsoleAuth, ConsoleParts, console_pages
+        from gateway.web.pages.security import load_secret
+
+        secret = load_secret(self.state_dir)
+        parts = ConsoleParts(auth=ConsoleAuth(self.operator_auth, secret), journal=self.journal, queue=self.queue,
+                             metrics=self.metrics, services=self.settings.registry.services.get,
+                             base_url=lambda: self.base_url, clock=lambda: self.env.clock(),
+                             pki=None if self.settings.gateway.trust_anchors else self.pki)
+        return console_pages(parts, secret=secret)
 
     def _operators_only(self, wrapped: resource.Resource, role: str) -> resource.Resource:
         return OperatorOnly(wrapped, self.operator_auth, role, self.run_in_pool)

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from gateway.context import MessageClaim
 from gateway.store import Store
@@ -28,6 +28,9 @@ def redact_credentials(body: bytes) -> bytes:
     if b"password" not in body:
         return body
     return _PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), body)
+
+# A check's verdicts (JournalEntry.verdicts), as `query(verdict=…)` takes them.
+VERDICTS = ("pass", "fail", "note", "skip")
 
 # Records per fetch while verifying: bounds memory even with large stored bodies.
 _VERIFY_CHUNK = 200
@@ -147,16 +150,24 @@ class Journal:
         sender: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        verdict: str | None = None,
         limit: int = 100,
         include_body: bool = False,
+        newest_first: bool = False,
     ) -> list[dict]:
-        """JSON-ready records matching all given filters, oldest first.
+        """JSON-ready records matching all given filters, oldest first (or newest first).
 
         `sender` matches from_party; `since` (inclusive) and `until` (exclusive)
-        bound started_at.
+        bound started_at; `verdict` (one of VERDICTS) keeps the records with a check of that verdict.
         """
         columns = [c for c in journal.c if include_body or c.name != "body"]
-        stmt = select(*columns).order_by(journal.c.seq).limit(limit)
+        order = journal.c.seq.desc() if newest_first else journal.c.seq
+        stmt = select(*columns).order_by(order).limit(limit)
+        if verdict is not None:
+            if verdict not in VERDICTS:
+                raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+            # The verdicts are stored as canonical JSON (no spaces): the pair's spelling is exact.
+            stmt = stmt.where(journal.c.verdicts.contains(f'"verdict":"{verdict}"', autoescape=True))
         for column, value in (
             (journal.c.message_id, message_id),
             (journal.c.session_id, session_id),
@@ -172,6 +183,12 @@ class Journal:
         with self.store.snapshot() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [_as_json(row, include_body) for row in rows]
+
+    def count(self, *, hop: str, since: datetime) -> int:
+        """The records of `hop` that started at or after `since` (ix_journal_started_at bounds the walk)."""
+        with self.store.snapshot() as conn:
+            return conn.execute(select(func.count()).select_from(journal).where(
+                journal.c.started_at >= since, journal.c.hop == hop)).scalar_one()
 
     def recorded_answer(self, session_id: str) -> tuple[int, bytes] | None:
         """(HTTP status, bytes) of the provider's answer recorded in a session (its response-in hop, checks

@@ -107,10 +107,13 @@ class Browser:
 
     def press(self, text: str) -> None:
         """Click the button `text` and wait for the page it leads to (the old one gone)."""
+        self.leave(self.button(text))
+
+    def leave(self, element) -> None:
+        """Click `element` (a button, a link) and wait until its page is gone."""
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
-        element = self.button(text)
         element.click()
 
         def gone(_) -> bool:
@@ -247,3 +250,79 @@ def walk_diagram_1(driver, base_url: str, downloads: Path, *, lang: str = "kk", 
     portal.result(words)
     portal.certificates()
     return portal.walk
+
+
+# -- the gateway console (/console/) --------------------------------------------------------------------
+
+CONSOLE_OPERATOR, CONSOLE_PASSWORD = "ops", "console-pass-2026"
+
+
+def console_config(folder: Path) -> Path:
+    """The shipped configuration with one operator (so the console asks to sign in), written into `folder`."""
+    from gateway.config import default_config_path
+    from gateway.passwords import hash_password
+
+    path = folder / "shep.toml"
+    path.write_text(default_config_path().read_text("utf-8") + f'\n[operators.{CONSOLE_OPERATOR}]\nrole = "operator"\n'
+                    f'password_hash = "{hash_password(CONSOLE_PASSWORD, iterations=1000)}"\n', "utf-8")
+    return path
+
+
+def send_demo_echo(base_url: str, message_id: str, state_dir: Path) -> None:
+    """One DEMO_Echo exchange from demo-consumer (the shipped configuration's), its payload under an EDS of a
+    certificate the server's test PKI (in `state_dir`) issues for the consumer's BIN: the console marks it."""
+    import urllib.request
+
+    from lxml import etree
+
+    from gateway import client
+    from simulators.pki.ca import TestPKI
+
+    payload = etree.Element("{urn:shep-emulator:demo:echo}EchoRequest", nsmap={"echo": "urn:shep-emulator:demo:echo"})
+    etree.SubElement(payload, "text").text = "console"
+    issued = TestPKI(state_dir).issue("organization", bin="230540004989")
+    payload = client.sign_payload(payload, issued.key, issued.cert)
+    body = client.build_send_message(service_id="DEMO_Echo", sender_id="demo-consumer", password="demo-consumer-pass",
+                                     payload=payload, message_id=message_id)
+    request = urllib.request.Request(base_url.rstrip("/") + "/bip-sync/", data=body, method="POST",
+                                     headers={"Content-Type": "text/xml; charset=utf-8"})
+    with urllib.request.urlopen(request, timeout=WAIT) as answer:
+        assert answer.status == 200
+
+
+def walk_console(driver, base_url: str, message_id: str, shots: Path | None = None) -> tuple[list[str], str]:
+    """Sign in, the overview, the journal filtered by `message_id`, its exchange (the hops it shows and its
+    timeline's text, ending with how many parts are marked signed, are returned), the queue, the PKI, the
+    metrics and the faults, each from the menu."""
+    from selenium.webdriver.common.by import By
+
+    console = Portal(driver, base_url, Path(), shots)
+    console.base = base_url.rstrip("/") + "/console/"
+    console.open()
+    console.by_id("f-name").send_keys(CONSOLE_OPERATOR)
+    console.by_id("f-password").send_keys(CONSOLE_PASSWORD)
+    console.shot("console-1-sign-in")
+    console.press("Sign in")
+    console.by_id("figures")
+    console.shot("console-2-overview")
+    console.leave(driver.find_element(By.LINK_TEXT, "Journal"))
+    console.by_id("f-messageId").send_keys(message_id)
+    console.press("Filter")
+    console.shot("console-3-journal")
+    console.leave(driver.find_element(By.CSS_SELECTOR, "#records a.exchange"))
+    hops = [element.get_attribute("data-hop") for element in driver.find_elements(By.CSS_SELECTOR, "#timeline > li")]
+    timeline = console.text("timeline")
+    marked = driver.find_elements(By.CSS_SELECTOR, "#timeline mark.covered")
+    timeline += f"\n[{len(marked)} marked]"
+    console.shot("console-4-exchange")
+    if marked:  # the stored bytes, the signed payload marked
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", marked[0])
+        console.shot("console-4-exchange-signed")
+    for link, element_id, name in (("Queue", "state-filter", "console-5-queue"),
+                                   ("PKI", "certificates", "console-6-pki"),
+                                   ("Metrics", "family-shep_faults", "console-7-metrics"),
+                                   ("Faults", "catalogue", "console-8-faults")):
+        console.leave(driver.find_element(By.LINK_TEXT, link))
+        console.by_id(element_id)
+        console.shot(name)
+    return hops, timeline

@@ -1,6 +1,7 @@
-"""`make screens`: a PNG of each main page of the portal and of the clinic's workstation (`clinic-…`) under
-docs/screens/, taken by the browser walks of the tests (tests/browser.py, tests/clinic_browser.py) on a
-`shep serve` of its own (the shipped configuration, a temporary state folder)."""
+"""`make screens`: a PNG of each main page of the portal, of the clinic's workstation (`clinic-…`) and of the
+console (`console-…`) under docs/screens/, taken by the browser walks of the tests (tests/browser.py,
+tests/clinic_browser.py) on a `shep serve` of its own (the shipped configuration with one operator, a
+temporary state folder)."""
 from __future__ import annotations
 
 import sys
@@ -35,22 +36,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shep-screens-") as work:
         work = Path(work)
         (work / "downloads").mkdir()
-        server = ServeProcess("--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
+        config = browser.console_config(work)  # the shipped configuration and one operator
+        server = ServeProcess("--config", str(config), "--port", "0", "--state-dir", str(work / "var"), cwd=work,
+                              log=work / "serve.log")
         driver = None
         try:
             base = server.wait_listening(60)
             driver = browser.chromium(work / "downloads")
-            walk = browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
+            browser.walk_diagram_1(driver, base, work / "downloads", shots=OUT)
             for done in (work / "downloads").iterdir():  # the clinic's walk waits for its own downloads
                 done.unlink()
             # Another citizen: the portal's is attached to the clinic by now.
-            clinic = walk_diagram_2(driver, base, work / "downloads", person=browser.citizen(skip=1), shots=OUT)
+            walk_diagram_2(driver, base, work / "downloads", person=browser.citizen(skip=1), shots=OUT)
+            browser.send_demo_echo(base, "console-screens-1", work / "var")
+            browser.walk_console(driver, base, "console-screens-1", shots=OUT)
         finally:
             if driver is not None:
                 driver.quit()
             server.terminate()
             server.close()
-    for path in walk.screens + clinic.screens:
+    for path in sorted(OUT.glob("*.png")):
         shrink(path)
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB")
     return 0

@@ -82,7 +82,9 @@ def test_wheel_contents(wheel):
                 "endpoints/provider/templates/request.html", "endpoints/provider/messages/kk.toml",
                 # the conformance catalogue, samples and report page (docs/conformance.md)
                 "gateway/conformance/cases/provider/fault-shape.toml",
-                "gateway/conformance/samples/DEMO_Echo.toml", "gateway/conformance/templates/report.html"}
+                "gateway/conformance/samples/DEMO_Echo.toml", "gateway/conformance/templates/report.html",
+                "gateway/web/pages/messages/en.toml", "gateway/console/templates/console_exchange.html",
+                "gateway/console/messages/en.toml"}
     xsds = {f"xsd/{p.name}" for p in (ROOT / "xsd").glob("*.xsd")}
     assert len(xsds) >= 9
     missing = sorted((expected | xsds) - names)
@@ -180,6 +182,9 @@ def test_installed_wheel_serves_the_contract(wheel, tmp_path):
             page = response.read().decode("utf-8")
             assert response.status == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
             assert "1414" in page and "/portal/static/web.css" in page
+        # The console's (no operator configured: loopback is served without signing in).
+        with HTTP.open(f"{base}/console/faults", timeout=HTTP_TIMEOUT) as response:
+            assert response.status == 200 and "SHEP-160" in response.read().decode("utf-8")
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=STOP_TIMEOUT) == 0

@@ -23,10 +23,16 @@ def test_a_catalogue_missing_a_key_is_refused(tmp_path):
         i18n.Catalogue([tmp_path])
 
 
-def test_the_language_is_asked_then_remembered_then_kazakh():
-    assert i18n.choose("ru", "kk") == "ru"
-    assert i18n.choose(None, "ru") == "ru"
-    assert i18n.choose("en", None) == i18n.choose(None, "xx") == "kk"
+def test_the_language_is_asked_then_remembered_then_the_first_of_the_pages_languages():
+    catalogue = i18n.Catalogue([MESSAGES])
+    assert catalogue.choose("ru", "kk") == "ru"
+    assert catalogue.choose(None, "ru") == "ru"
+    assert catalogue.choose("en", None) == catalogue.choose(None, "xx") == "kk"
+    english = i18n.Catalogue([MESSAGES], ("en",))  # the gateway's console
+    assert english.choose("kk", "ru") == "en" and english.text("en", "web.error.title") == "Error"
+    assert set(english.messages) == {"en"}
+    with pytest.raises(ValueError, match="languages must be"):
+        i18n.Catalogue([MESSAGES], ("de",))
     assert i18n.moment("2026-12-04T10:00:00+05:00") == "2026-12-04 10:00 (UTC+05:00)"
 
 

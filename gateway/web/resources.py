@@ -10,6 +10,7 @@ from twisted.internet import defer
 from twisted.web import resource, server
 
 from gateway.faults import catalogue_json
+from gateway.journal import VERDICTS
 from gateway.channel import Channel, Inbound, Reply
 from gateway.web import contract_files
 from gateway.web.contract_files import base_url
@@ -144,7 +145,7 @@ _JOURNAL_PARAMS = {"messageId": "message_id", "sessionId": "session_id", "servic
 
 
 class JournalResource(resource.Resource):
-    """`GET /api/journal?messageId=&sessionId=&serviceId=&sender=&since=&until=&limit=&body=1`."""
+    """`GET /api/journal?messageId=&sessionId=&serviceId=&sender=&since=&until=&verdict=&limit=&body=1`."""
 
     isLeaf = True
 
@@ -164,7 +165,7 @@ class JournalResource(resource.Resource):
 
     @staticmethod
     def _query(args) -> dict:
-        known = set(_JOURNAL_PARAMS) | {"since", "until", "limit", "body"}
+        known = set(_JOURNAL_PARAMS) | {"since", "until", "verdict", "limit", "body"}
         unknown = sorted(k.decode("utf-8", "replace") for k in args if k.decode("utf-8", "replace") not in known)
         if unknown:
             raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -172,10 +173,11 @@ class JournalResource(resource.Resource):
         query = {_JOURNAL_PARAMS[k]: v for k, v in value.items() if k in _JOURNAL_PARAMS}
         for name in ("since", "until"):
             if name in value:
-                try:
-                    query[name] = _aware(datetime.fromisoformat(value[name].replace("Z", "+00:00")))
-                except ValueError:
-                    raise ValueError(f"{name} must be an ISO-8601 date-time, got {value[name]!r}") from None
+                query[name] = instant(name, value[name])
+        if "verdict" in value:
+            if value["verdict"] not in VERDICTS:
+                raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
+            query["verdict"] = value["verdict"]
         if "limit" in value:
             if not value["limit"].isdigit() or not 1 <= int(value["limit"]) <= 1000:
                 raise ValueError("limit must be an integer from 1 to 1000")
@@ -227,7 +229,12 @@ class QueueResource(resource.Resource):
         return _finish(request, deferred.addErrback(refused), answer)
 
 
-def _aware(moment: datetime) -> datetime:
+def instant(name: str, text: str) -> datetime:
+    """An ISO-8601 date-time filter (UTC when it names no offset); ValueError naming the parameter."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO-8601 date-time, got {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

@@ -1,5 +1,7 @@
-"""Message catalogues: one TOML file per language (`messages/kk.toml`, `messages/ru.toml`), the
-shared one here and a party's own beside its templates. Kazakh is the default, as in the regulation.
+"""Message catalogues: one TOML file per language (`messages/kk.toml`, `messages/ru.toml`, `messages/en.toml`),
+the shared one here and a party's own beside its templates. Each set of pages names its languages, the
+first its default: Kazakh then Russian for the e-service's parties, as in the regulation; the gateway's
+console is English only.
 
 Plain TOML rather than gettext: the pages name their messages by stable keys, the catalogues are small,
 and tomllib reads them with no compile step; a catalogue that misses a key of the other is refused at
@@ -13,8 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 LANGUAGES = ("kk", "ru")
-DEFAULT = "kk"
-NAMES = {"kk": "Қазақша", "ru": "Русский"}
+NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 
 def _flat(table: Mapping, prefix: str = "") -> dict[str, str]:
@@ -31,18 +32,23 @@ def _flat(table: Mapping, prefix: str = "") -> dict[str, str]:
 
 
 class Catalogue:
-    """Texts by language and key, from the catalogue folders given (later folders override earlier ones)."""
+    """Texts by language and key, from the catalogue folders given (later folders override earlier ones), in
+    `languages` only (the first the default)."""
 
-    def __init__(self, folders: Iterable[Path]):
-        self.messages: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
+    def __init__(self, folders: Iterable[Path], languages: tuple[str, ...] = LANGUAGES):
+        unknown = [lang for lang in languages if lang not in NAMES]
+        if not languages or unknown:
+            raise ValueError(f"languages must be some of {', '.join(NAMES)}, not {languages!r}")
+        self.languages = tuple(languages)
+        self.messages: dict[str, dict[str, str]] = {lang: {} for lang in self.languages}
         for folder in folders:
-            for lang in LANGUAGES:
+            for lang in self.languages:
                 path = Path(folder) / f"{lang}.toml"
                 with path.open("rb") as file:
                     self.messages[lang].update(_flat(tomllib.load(file)))
         keys = {lang: set(texts) for lang, texts in self.messages.items()}
-        for lang in LANGUAGES:
-            for other in LANGUAGES:
+        for lang in self.languages:
+            for other in self.languages:
                 missing = sorted(keys[other] - keys[lang])
                 if missing:
                     raise ValueError(f"the {lang} catalogue lacks {', '.join(missing[:5])} (present in {other})")
@@ -53,7 +59,14 @@ class Catalogue:
         return template.format_map(params) if params else template
 
     def has(self, key: str) -> bool:
-        return key in self.messages[DEFAULT]
+        return key in self.messages[self.languages[0]]
+
+    def choose(self, asked: str | None, remembered: str | None) -> str:
+        """The page's language: `?lang=` first, then the cookie, then the default (the first)."""
+        for candidate in (asked, remembered):
+            if candidate in self.languages:
+                return candidate
+        return self.languages[0]
 
 
 def moment(value: str | None) -> str:
@@ -69,10 +82,3 @@ def moment(value: str | None) -> str:
     offset = parsed.strftime("%z")
     return f"{parsed:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
-
-def choose(asked: str | None, remembered: str | None) -> str:
-    """The page's language: `?lang=` first, then the cookie, then Kazakh."""
-    for candidate in (asked, remembered):
-        if candidate in LANGUAGES:
-            return candidate
-    return DEFAULT

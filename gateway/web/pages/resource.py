@@ -78,6 +78,8 @@ class View:
     secure: bool
     cookies: dict[str, str]
     session_id: str
+    client: str = ""  # the TCP peer's address
+    proxied: bool = False  # a Forwarded or X-Forwarded-For header came with it
     t: Callable[..., str] = lambda key, **params: key  # the catalogue in the page's language
     set_cookies: list[str] = field(default_factory=list)
 
@@ -142,12 +144,13 @@ class PagesResource(resource.Resource):
     def __init__(self, *, mount: str, routes: Sequence[Route], template_dirs: Iterable[Path],
                  message_dirs: Iterable[Path], secret: bytes,
                  explain: Callable[[Exception, View], "PageError | Page | None"] = lambda error, view: None,
-                 run: Callable = threads.deferToThread, fallback: resource.Resource | None = None):
+                 run: Callable = threads.deferToThread, fallback: resource.Resource | None = None,
+                 languages: tuple[str, ...] = i18n.LANGUAGES):
         super().__init__()
         self.mount = mount
         self.routes = tuple(routes)
         self.env = templates(template_dirs)
-        self.catalogue = i18n.Catalogue([MESSAGES, *message_dirs])
+        self.catalogue = i18n.Catalogue([MESSAGES, *message_dirs], languages)
         self.secret = secret
         self.explain = explain
         self.run = run
@@ -208,13 +211,16 @@ class PagesResource(resource.Resource):
                  for key, values in request.args.items()}
         asked = query.get("lang")
         view = View(method=request.method.decode("ascii", "replace"), path=path, params={}, query=query,
-                    form=forms.Form(), lang=i18n.choose(asked, cookies.get(LANG_COOKIE)), mount=self.mount,
-                    secure=request.isSecure(), cookies=cookies, session_id=cookies.get(security.SESSION_COOKIE, ""))
+                    form=forms.Form(), lang=self.catalogue.choose(asked, cookies.get(LANG_COOKIE)), mount=self.mount,
+                    secure=request.isSecure(), cookies=cookies, session_id=cookies.get(security.SESSION_COOKIE, ""),
+                    client=getattr(request.getClientAddress(), "host", ""),
+                    proxied=request.getHeader("forwarded") is not None
+                    or request.getHeader("x-forwarded-for") is not None)
         view.t = lambda key, **params: self.catalogue.text(view.lang, key, **params)
         # The party's own cookies (its login, say) are read by name when it asks.
         for name, value in request.received_cookies.items():
             view.cookies.setdefault(name.decode("ascii", "replace"), value.decode("ascii", "replace"))
-        if asked in i18n.LANGUAGES and asked != cookies.get(LANG_COOKIE):
+        if asked in self.catalogue.languages and asked != cookies.get(LANG_COOKIE):
             view.set_cookie(LANG_COOKIE, asked, max_age=YEAR, path="/")
         had_session = bool(view.session_id)
         if not had_session:
@@ -276,7 +282,8 @@ class PagesResource(resource.Resource):
         kept = "".join(f"&{quote(k)}={quote(v)}" for k, v in view.query.items() if k != "lang")
         context = {"lang": view.lang, "t": view.t, "url": view.url, "csrf_field": security.CSRF_FIELD,
                    "csrf_token": security.csrf_token(self.secret, view.session_id),
-                   "languages": [(code, i18n.NAMES[code], f"{here}?lang={code}{kept}") for code in i18n.LANGUAGES],
+                   "languages": [(code, i18n.NAMES[code], f"{here}?lang={code}{kept}")
+                                 for code in self.catalogue.languages],
                    "static": lambda name: view.url(f"static/{name}"), **page.context}
         return self.env.get_template(page.template).render(context).encode("utf-8")
 
