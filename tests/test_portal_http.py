@@ -26,6 +26,7 @@ from tests.test_metrics_http import scrape
 from tests.test_portal import ATTACHMENT_XSD, CHILD_IIN, CITIZEN_IIN, CLINIC_BIN, OTHER_IIN, Clock, pem_pair
 from tests.test_provider import NOBODY, PEOPLE
 from tests.test_provider_http import GBDFL_XSD, registry_of
+from tests.web_client import XHTML, WebClient
 
 SERVICE = "PHC_ATTACHMENT"
 PORTAL_BIN = "161140016747"
@@ -481,5 +482,15 @@ async def test_deadlines_kept_and_missed_per_clinic_in_metrics(tmp_path, pki):
         clock.now = datetime.fromisoformat(at(unanswered["deadline"], 1))
         assert deadlines(await scrape(stand.harness)) == {(CLINIC_BIN, "kept"): 1, (CLINIC_BIN, "missed"): 1,
                                                           (other_clinic, "kept"): 0, (other_clinic, "missed"): 1}
+        # The console shows them too (no operators configured: loopback is served), a row per clinic and outcome.
+        page = await WebClient(stand.harness.app.base_url).get("/console/metrics")
+        assert page.status == 200
+        family = page.find("family-shep_service_deadlines")
+        assert family is not None, page.text
+        cells = [[(td.text or "").strip() for td in row.iter(f"{XHTML}td")]
+                 for row in family.iter(f"{XHTML}tr")]
+        rows = {(tds[0], tds[1], tds[-1]) for tds in cells if tds}
+        assert {(CLINIC_BIN, "kept", "1"), (CLINIC_BIN, "missed", "1"), (other_clinic, "kept", "0"),
+                (other_clinic, "missed", "1")} <= rows, rows
     finally:
         await stop_harness(stand.harness)
