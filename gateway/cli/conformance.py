@@ -1,5 +1,6 @@
 """`shep conformance provider`: an integrator's SyncChannel provider driven the way the gateway would drive it,
-case by case, with a summary, JUnit XML and an HTML report; exit 0 only when every required case passes."""
+case by case; `shep conformance client`: a gateway of its own that an integrator's client sends scenarios to.
+Both give a summary, JUnit XML and an HTML report; exit 0 only when every required case passes."""
 from __future__ import annotations
 
 import sys
@@ -58,12 +59,80 @@ def cmd_provider(args) -> int:
     return 0 if report.passed else 1
 
 
-def cmd_list(args) -> int:
-    from gateway.conformance import cases as catalogue
-    from gateway.conformance.probes import PROBES
+def cmd_client(args) -> int:
+    from twisted.internet import defer, task
+
+    from gateway.conformance import cases as catalogue, report as output
+    from gateway.conformance.bench import BenchError
+    from gateway.conformance.client_bench import ClientBench, client_settings
+    from gateway.conformance.client_probes import PROBES, watch
+    from gateway.conformance.runner import new_report
+
+    settings = common.settings(args)
+    try:
+        client_settings(settings, args.service, "http://127.0.0.1/")  # the service is one the bench can serve
+        cases = catalogue.load("client", Path(args.cases) if args.cases else None, frozenset(PROBES))
+    except (BenchError, catalogue.CaseError) as exc:
+        raise common.CommandError(str(exc)) from None
+    pki_dir = common.state(args).path
+    report = new_report("client", f"127.0.0.1:{args.port}", args.service)
+
+    def progress(number, total, result):
+        print(output.progress_line(number, total, result), flush=True)
+
+    async def main(reactor):
+        with tempfile.TemporaryDirectory(prefix="shep-conformance-") as work:
+            fail_once = {case.params["case"] for case in cases if case.probe == "retry"}
+            bench = ClientBench(settings, args.service, pki_dir=pki_dir, work_dir=Path(work), reactor=reactor,
+                                fail_once=fail_once)
+            try:
+                bench.start(args.port)
+                if any(case.probe in ("pulled", "acknowledged_once") for case in cases):
+                    await bench.put(args.pull_messages)
+                report.target = bench.base_url
+                print(instructions(bench, cases, args), flush=True)
+                await watch(bench, cases, report, timeout=args.timeout, progress=progress)
+            finally:  # a half-started bench too: its pools' threads would keep the process alive
+                await bench.stop()
 
     try:
-        cases = catalogue.load(args.mode, Path(args.cases) if args.cases else None, frozenset(PROBES))
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            return 2 if not report.results else 1
+    print()
+    print(output.summary(report))
+    for path in output.write(report, args.junit, args.html):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0 if report.passed else 1
+
+
+def instructions(bench, cases, args) -> str:
+    """What the integrator's client is told to use: the addresses, its credentials, the scenarios."""
+    from gateway.conformance.client_bench import ASYNC_SERVICE, CASE_PROPERTY, SENDER
+
+    cert, key = bench.credentials
+    lines = ["the conformance gateway is listening; point the client under test at it:",
+             f"sync-url: {bench.base_url}/bip-sync/", f"async-url: {bench.base_url}/bip-async/",
+             f"senderId: {SENDER}", f"password: {bench.password}", f"serviceId: {bench.service.id}",
+             f"async-serviceId: {ASYNC_SERVICE} ({args.pull_messages} messages queued for the client to pull)",
+             f"cert: {cert}", f"key: {key}",
+             "the cases:"]
+    lines += [f"  {case.id:<28} {'required' if case.required else 'optional'}  "
+              + (f"send with {CASE_PROPERTY}={case.params['case']}: " if "case" in case.params else "")
+              + case.title for case in cases]
+    lines.append(f"waiting up to {args.timeout:g} s")
+    return "\n".join(lines)
+
+
+def cmd_list(args) -> int:
+    from gateway.conformance import cases as catalogue
+    from gateway.conformance.client_probes import PROBES as CLIENT_PROBES
+    from gateway.conformance.probes import PROBES
+
+    known = CLIENT_PROBES if args.mode == "client" else PROBES
+    try:
+        cases = catalogue.load(args.mode, Path(args.cases) if args.cases else None, frozenset(known))
     except catalogue.CaseError as exc:
         raise common.CommandError(str(exc)) from None
     for case in cases:
@@ -88,7 +157,20 @@ def register(sub) -> None:
     provider.add_argument("--junit", help="write a JUnit XML report here")
     provider.add_argument("--html", help="write a self-contained HTML report here")
     provider.set_defaults(func=cmd_provider)
+    client = modes.add_parser("client", help="a gateway of its own that an integrator's client sends the "
+                                             "scenarios to, scored")
+    common.add_common(client)
+    client.add_argument("--service", default="DEMO_Echo",
+                        help="the SyncChannel serviceId the client calls, as registered in --config (its payload "
+                             "schema and signature requirement apply; a stub provider answers it)")
+    client.add_argument("--port", type=int, default=0, help="the loopback port to listen on (default: any free)")
+    client.add_argument("--timeout", type=float, default=300, help="seconds to wait for the scenarios")
+    client.add_argument("--pull-messages", type=int, default=2, help="messages queued for the client to pull")
+    client.add_argument("--cases", help="a folder of case files instead of the shipped catalogue")
+    client.add_argument("--junit", help="write a JUnit XML report here")
+    client.add_argument("--html", help="write a self-contained HTML report here")
+    client.set_defaults(func=cmd_client)
     listing = modes.add_parser("list", help="the cases of a mode")
-    listing.add_argument("mode", nargs="?", default="provider", choices=["provider"])
+    listing.add_argument("mode", nargs="?", default="provider", choices=["provider", "client"])
     listing.add_argument("--cases", help="a folder of case files instead of the shipped catalogue")
     listing.set_defaults(func=cmd_list)

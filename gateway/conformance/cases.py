@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "cases"
-MODES = ("provider",)
+MODES = ("provider", "client")
 _KEYS = {"id", "title", "clause", "required", "probe", "params", "order"}
 
 

@@ -1,0 +1,138 @@
+"""`shep conformance client` scoring the project's own clients: `shep send` for the SyncChannel scenarios (each
+data style, signed, the retry after SHEP-203) and `AsyncGatewayClient` pulling and acknowledging; and the same
+clients driven wrongly on purpose, each failing the run on exactly its case, with the evidence.
+
+The command runs as a subprocess (a reactor of its own); it prints where to send and the credentials, then
+waits for the scenarios. A client of another stack (Node `soap`, say) is one more `drive` over the same
+`Bench` lines."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import junitparser
+import pytest
+from lxml import etree
+
+from gateway.asyncclient import AsyncGatewayClient
+from tests.serve_process import shep
+from tests.test_conformance import failed
+from tests.web_client import parse_strict
+
+RUN_TIMEOUT = 120
+ECHO = '<e:EchoRequest xmlns:e="urn:shep-emulator:demo:echo"><text>conformance</text></e:EchoRequest>'
+
+
+class Bench:
+    """A running `shep conformance client`: what it printed (sync-url, password, …) and its end."""
+
+    def __init__(self, work: Path, *extra: str):
+        self.work = work
+        self.junit, self.page = work / "client.xml", work / "client.html"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "conformance", "client", "--state-dir", str(work / "var"),
+             "--timeout", "60", "--junit", str(self.junit), "--html", str(self.page), *extra],
+            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.told: dict[str, str] = {}
+        for line in self.process.stdout:
+            if line.startswith("waiting up to"):
+                break
+            key, _, value = line.partition(": ")
+            self.told[key] = value.strip()
+        assert "password" in self.told, self.process.stderr.read()
+
+    def finish(self) -> tuple[int, str, dict]:
+        """Its exit, output and the JUnit report's verdict per case."""
+        out, err = self.process.communicate(timeout=RUN_TIMEOUT)
+        assert self.process.returncode in (0, 1), out + err
+        verdicts = {}
+        for suite in junitparser.JUnitXml.fromfile(str(self.junit)):
+            for case in suite:
+                outcome = case.result[0] if case.result else None
+                verdicts[case.name] = ("fail" if isinstance(outcome, junitparser.Failure)
+                                       else "n/a" if isinstance(outcome, junitparser.Skipped) else "pass")
+        parse_strict(self.page.read_bytes())
+        return self.process.returncode, out, verdicts
+
+    def send(self, case: str, *extra: str) -> subprocess.CompletedProcess:
+        """`shep send` of the echo request, tagged with its scenario."""
+        data = self.work / "echo.xml"
+        data.write_text(ECHO, "utf-8")
+        return shep("send", "--url", self.told["sync-url"], "--service", self.told["serviceId"],
+                    "--sender", self.told["senderId"], "--password", self.told["password"], "--data", str(data),
+                    "--property", f"conformanceCase={case}", *extra, cwd=self.work)
+
+
+def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool = False) -> None:
+    """The scenarios, as an integrator's script around `shep send` and AsyncGatewayClient would run them."""
+    assert bench.send("request-inline").returncode == 0
+    assert bench.send("request-typed", "--style", "typed", "--xsi-type",
+                      "{urn:shep-emulator:demo:echo}Echo").returncode == 0
+    assert bench.send("request-escaped", "--style", "escaped").returncode == 0
+    signed = bench.send("request-signed", "--cert", bench.told["cert"], "--key", bench.told["key"])
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    # `shep send` is one attempt: the retry discipline is the caller's, here this script's.
+    first = bench.send("retry-after-provider-fault", *(["--message-id", "retry-1"] if retry_same_id else []))
+    assert first.returncode == 1 and "SHEP-203" in first.stdout, first.stdout
+    if not retry_same_id:
+        time.sleep(1.2)  # the client's back-off before it sends again; not an assertion on timing
+    bench.send("retry-after-provider-fault", *(["--message-id", "retry-1"] if retry_same_id else []))
+    client = AsyncGatewayClient(bench.told["async-url"], bench.told["senderId"], bench.told["password"])
+    service = bench.told["async-serviceId"].split()[0]
+    messages = client.pull(service)
+    assert len(messages) == 2
+    for message in messages:
+        client.acknowledge(message)
+    if acknowledge_twice:
+        try:
+            client.acknowledge(messages[0])
+        except Exception:  # SHEP-214: the gateway refuses it; the case judges that it was sent at all
+            pass
+
+
+@pytest.fixture
+def work(tmp_path):
+    return tmp_path
+
+
+def test_the_projects_own_clients_conform(work):
+    bench = Bench(work)
+    drive(bench)
+    code, out, verdicts = bench.finish()
+    assert code == 0, out
+    assert failed(verdicts) == set(), out
+    assert set(verdicts) == {"request-inline", "request-typed", "request-escaped", "request-signed",
+                             "retry-after-provider-fault", "message-date", "async-pull", "async-acknowledge-once"}
+    assert all(v == "pass" for v in verdicts.values()), out
+    assert "CONFORMS" in out
+
+
+@pytest.mark.parametrize("broken, case, evidence", [
+    ({"acknowledge_twice": True}, "async-acknowledge-once", "acknowledged more than once"),
+    ({"retry_same_id": True}, "retry-after-provider-fault", "under the same messageId"),
+], ids=["acknowledges-twice", "resends-at-once-under-the-same-messageId"])
+def test_a_broken_client_fails_exactly_its_case(work, broken, case, evidence):
+    bench = Bench(work)
+    drive(bench, **broken)
+    code, out, verdicts = bench.finish()
+    assert code == 1, out
+    assert failed(verdicts) == {case}, out
+    assert "DOES NOT CONFORM" in out
+    failure = etree.parse(str(bench.junit)).find(f".//testcase[@name='{case}']/failure")
+    assert failure.get("type") == "required"
+    assert evidence in failure.get("message")
+    assert "sent by the client" in failure.text  # the bytes it sent, with the gateway's checks of them
+
+
+def test_a_client_that_sends_nothing_fails_when_the_time_is_up_and_bad_input_gets_one_line(work):
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "conformance", "client", "--state-dir",
+                          str(work / "var"), "--timeout", "1", "--junit", str(work / "none.xml")],
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "no request with the property conformanceCase=request-inline arrived in time" in run.stdout
+    unknown = shep("conformance", "client", "--service", "NOPE", "--state-dir", str(work / "var"), cwd=work)
+    assert unknown.returncode == 2 and "no service 'NOPE'" in unknown.stderr and "Traceback" not in unknown.stderr
+    listed = shep("conformance", "list", "client", cwd=work)
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 8
