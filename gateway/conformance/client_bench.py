@@ -71,15 +71,19 @@ class Observed:
 def client_settings(settings: Settings, service_id: str, stub_url: str) -> tuple[Settings, str, str]:
     """The provider bench's settings with the stub as provider, plus the async service the client pulls from;
     the client's password and the putter's."""
-    bench, password = bench_settings(settings, service_id, stub_url)
-    putter_password = secrets.token_urlsafe(16)
+    bench, _ = bench_settings(settings, service_id, stub_url)
+    # Hex: a password the integrator pastes into a command line must not start with "-".
+    password, putter_password = secrets.token_hex(16), secrets.token_hex(16)
+    client = dataclasses.replace(bench.registry.participant(SENDER),
+                                 password_hash=hash_password(password, iterations=1000))
     putter = Participant(PUTTER, password_hash=hash_password(putter_password, iterations=1000), endpoint=None,
                          description="the conformance bench's sender of messages to pull")
     pull = Service(ASYNC_SERVICE, provider=SENDER, channel="async", payload_schema=None, timeout_seconds=30,
                    allowed_senders=frozenset({PUTTER}), routes=frozenset(), strict=False,
                    description="messages the conformance bench queues for the client to pull")
     registry = bench.registry
-    registry = ServiceRegistry([*registry.participants.values(), putter], [*registry.services.values(), pull])
+    participants = [client if p.id == SENDER else p for p in registry.participants.values()]
+    registry = ServiceRegistry([*participants, putter], [*registry.services.values(), pull])
     return dataclasses.replace(bench, registry=registry), password, putter_password
 
 
@@ -149,36 +153,36 @@ class ClientBench:
             self.observed.put.append(sent.message_id)
 
     async def observe(self) -> Observed:
-        """Read the journal's new records into `observed`."""
-        records = await threads.deferToThread(self.app.journal.query, since=self.started, limit=100_000,
-                                              include_body=True)
-        answers = {r["session_id"]: r["fault_code"] for r in records if r["hop"] == "response-out"}
+        """Read the journal's new records into `observed` (in a pool thread: the store blocks)."""
+        await threads.deferToThread(self._read)
+        return self.observed
+
+    def _read(self) -> None:
+        records = self.app.journal.query(since=self.started, limit=100_000, include_body=True)
+        answers = {r["session_id"]: r for r in records if r["hop"] == "response-out"}
         for r in records:
             if r["seq"] <= self._seen_seq or r["hop"] != "request-in" or r["from_party"] != SENDER:
                 continue
-            if r["session_id"] not in answers:  # not answered yet: read it at the next look
-                break
+            answer = answers.get(r["session_id"])
+            if answer is None and r["session_id"] is not None:
+                break  # not answered yet: read it at the next look
             self._seen_seq = r["seq"]
-            self._add(r, answers[r["session_id"]])
-        return self.observed
+            self._add(r, answer or {"fault_code": "(no answer recorded)", "body_base64": None})
 
-    def _add(self, record: dict, fault_code: str | None) -> None:
+    def _add(self, record: dict, answer: dict) -> None:
         body = base64.b64decode(record["body_base64"]) if record["body_base64"] else b""
         root = _parse(body)
         operation = root.find(f"{{{c.SOAP_NS}}}Body/*") if root is not None else None
         request = Request(record["seq"], datetime.fromisoformat(record["started_at"]), record["session_id"],
                           record["message_id"], etree.QName(operation).localname if operation is not None else "?",
-                          _case_of(root), _style_of(root), record["verdicts"] or [], fault_code, body)
+                          _case_of(root), _style_of(root), record["verdicts"] or [], answer["fault_code"], body)
         self.observed.requests.append(request)
         if request.operation == "sendDeliveryNotification":  # refused ones too: a second one is a second
             self.observed.acknowledged.setdefault(record["message_id"], []).append(request)
-        elif request.operation == "getMessages" and fault_code is None:
-            answer = self.app.journal.query(session_id=record["session_id"], include_body=True, limit=10)
-            for hop in answer:
-                if hop["hop"] == "response-out" and hop["body_base64"]:
-                    for message_id in _parse(base64.b64decode(hop["body_base64"])).iterfind(
-                            ".//{*}messages/messageInfo/messageId"):
-                        self.observed.pulled[message_id.text] = self.observed.pulled.get(message_id.text, 0) + 1
+        elif request.operation == "getMessages" and answer["fault_code"] is None and answer["body_base64"]:
+            handed_out = _parse(base64.b64decode(answer["body_base64"]))
+            for message_id in handed_out.iterfind(".//{*}messages/messageInfo/messageId"):
+                self.observed.pulled[message_id.text] = self.observed.pulled.get(message_id.text, 0) + 1
 
 
 def _parse(body: bytes) -> etree._Element | None:

@@ -75,7 +75,8 @@ def retry(observed: Observed, final: bool, case: str, min_delay: float = 1.0,
     is a replay: SHEP-160), at most `max_attempts` requests in all."""
     requests = observed.of_case(case)
     accepted = [r for r in requests[1:] if r.fault_code is None]
-    if not final and not accepted:
+    refused = [r for r in requests[1:] if r.fault_code and not r.fault_code.startswith(PROVIDER_SIDE)]
+    if not final and not accepted and not refused and len(requests) <= max_attempts:
         return None
     if not requests:
         return _not_sent(case)
