@@ -10,12 +10,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import junitparser
 import pytest
 from lxml import etree
 
+from gateway import client, contract
 from gateway.asyncclient import AsyncGatewayClient
 from tests.serve_process import shep
 from tests.test_conformance import failed
@@ -28,12 +30,12 @@ ECHO = '<e:EchoRequest xmlns:e="urn:shep-emulator:demo:echo"><text>conformance</
 class Bench:
     """A running `shep conformance client`: what it printed (sync-url, password, …) and its end."""
 
-    def __init__(self, work: Path, *extra: str):
+    def __init__(self, work: Path, *extra: str, timeout: float = 60):
         self.work = work
         self.junit, self.page = work / "client.xml", work / "client.html"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "conformance", "client", "--state-dir", str(work / "var"),
-             "--timeout", "60", "--junit", str(self.junit), "--html", str(self.page), *extra],
+             "--timeout", str(timeout), "--junit", str(self.junit), "--html", str(self.page), *extra],
             cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.told: dict[str, str] = {}
         for line in self.process.stdout:
@@ -65,8 +67,15 @@ class Bench:
                     "--property", f"conformanceCase={case}", *extra, cwd=self.work)
 
 
-def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool = False) -> None:
+def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool = False,
+          acknowledge: bool = True, stale_request: bool = False) -> None:
     """The scenarios, as an integrator's script around `shep send` and AsyncGatewayClient would run them."""
+    if stale_request:  # one more request, from a client whose clock is an hour behind
+        body = client.build_send_message(
+            service_id=bench.told["serviceId"], sender_id=bench.told["senderId"], password=bench.told["password"],
+            payload=contract.PARSER.parse(ECHO.encode()).getroot(),
+            message_date=(datetime.now(timezone.utc) - timedelta(hours=1)).isoformat())
+        assert client.post(bench.told["sync-url"], body, 30)[0] == 500
     assert bench.send("request-inline").returncode == 0
     assert bench.send("request-typed", "--style", "typed", "--xsi-type",
                       "{urn:shep-emulator:demo:echo}Echo").returncode == 0
@@ -79,15 +88,14 @@ def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool 
     if not retry_same_id:
         time.sleep(1.2)  # the client's back-off before it sends again; not an assertion on timing
     bench.send("retry-after-provider-fault", *(["--message-id", "retry-1"] if retry_same_id else []))
-    client = AsyncGatewayClient(bench.told["async-url"], bench.told["senderId"], bench.told["password"])
-    service = bench.told["async-serviceId"].split()[0]
-    messages = client.pull(service)
+    recipient = AsyncGatewayClient(bench.told["async-url"], bench.told["senderId"], bench.told["password"])
+    messages = recipient.pull(bench.told["async-serviceId"].split()[0])
     assert len(messages) == 2
-    for message in messages:
-        client.acknowledge(message)
+    for message in messages if acknowledge else []:
+        recipient.acknowledge(message)
     if acknowledge_twice:
         try:
-            client.acknowledge(messages[0])
+            recipient.acknowledge(messages[0])
         except Exception:  # SHEP-214: the gateway refuses it; the case judges that it was sent at all
             pass
 
@@ -111,10 +119,14 @@ def test_the_projects_own_clients_conform(work):
 
 @pytest.mark.parametrize("broken, case, evidence", [
     ({"acknowledge_twice": True}, "async-acknowledge-once", "acknowledged more than once"),
+    ({"acknowledge": False}, "async-acknowledge-once", "pulled but never acknowledged"),
     ({"retry_same_id": True}, "retry-after-provider-fault", "under the same messageId"),
-], ids=["acknowledges-twice", "resends-at-once-under-the-same-messageId"])
+    ({"stale_request": True}, "message-date", "in the past"),
+], ids=["acknowledges-twice", "never-acknowledges", "resends-at-once-under-the-same-messageId",
+        "a-messageDate-an-hour-old"])
 def test_a_broken_client_fails_exactly_its_case(work, broken, case, evidence):
-    bench = Bench(work)
+    # A message never acknowledged keeps its case open until the time is up: a shorter run.
+    bench = Bench(work, timeout=60 if broken.get("acknowledge", True) else 15)
     drive(bench, **broken)
     code, out, verdicts = bench.finish()
     assert code == 1, out

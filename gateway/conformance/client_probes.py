@@ -104,8 +104,8 @@ def _queue_evidence(observed: Observed) -> list[Evidence]:
     lines = [f"{m}: handed out {observed.pulled.get(m, 0)}, acknowledged "
              f"{len(observed.acknowledged.get(m, []))}" for m in observed.put]
     evidence = [Evidence("the messages the bench queued for the client", "\n".join(lines))]
-    for notifications in observed.acknowledged.values():
-        for r in notifications:
+    for r in observed.requests:  # its pulls and its notifications, in the order it sent them
+        if r.operation in ("getMessages", "sendDeliveryNotification"):
             evidence.extend(request_evidence(r))
     return evidence
 
