@@ -46,14 +46,19 @@ def conformance(work: Path, url: str, service: str, *extra: str) -> tuple[subpro
                           "--html", str(page), *extra], capture_output=True, text=True, timeout=RUN_TIMEOUT,
                          cwd=work)
     assert run.returncode in (0, 1), run.stdout + run.stderr
+    parse_strict(page.read_bytes())  # the HTML report is a valid page too
+    return run, junit_verdicts(junit)
+
+
+def junit_verdicts(junit: Path) -> dict:
+    """The JUnit report's verdict per case: {case: "pass"|"fail"|"n/a"}."""
     verdicts = {}
     for suite in junitparser.JUnitXml.fromfile(str(junit)):
         for case in suite:
             outcome = case.result[0] if case.result else None
             verdicts[case.name] = ("fail" if isinstance(outcome, junitparser.Failure)
                                    else "n/a" if isinstance(outcome, junitparser.Skipped) else "pass")
-    parse_strict(page.read_bytes())  # the HTML report is a valid page too
-    return run, verdicts
+    return verdicts
 
 
 def failed(verdicts: dict) -> set[str]:

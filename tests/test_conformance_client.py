@@ -13,14 +13,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import junitparser
 import pytest
 from lxml import etree
 
 from gateway import client, contract
 from gateway.asyncclient import AsyncGatewayClient
 from tests.serve_process import shep
-from tests.test_conformance import failed
+from tests.test_conformance import failed, junit_verdicts
 from tests.web_client import parse_strict
 
 RUN_TIMEOUT = 120
@@ -34,10 +33,11 @@ class Bench:
         self.work = work
         self.junit, self.page = work / "client.xml", work / "client.html"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "conformance", "client", "--state-dir", str(work / "var"),
-             "--timeout", str(timeout), "--junit", str(self.junit), "--html", str(self.page), *extra],
+            [sys.executable, "-m", "gateway.cli", "conformance", "client", "--timeout", str(timeout),
+             "--junit", str(self.junit), "--html", str(self.page), *extra],
             cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.told: dict[str, str] = {}
+        benches.append(self)
         for line in self.process.stdout:
             if line.startswith("waiting up to"):
                 break
@@ -49,14 +49,8 @@ class Bench:
         """Its exit, output and the JUnit report's verdict per case."""
         out, err = self.process.communicate(timeout=RUN_TIMEOUT)
         assert self.process.returncode in (0, 1), out + err
-        verdicts = {}
-        for suite in junitparser.JUnitXml.fromfile(str(self.junit)):
-            for case in suite:
-                outcome = case.result[0] if case.result else None
-                verdicts[case.name] = ("fail" if isinstance(outcome, junitparser.Failure)
-                                       else "n/a" if isinstance(outcome, junitparser.Skipped) else "pass")
-        parse_strict(self.page.read_bytes())
-        return self.process.returncode, out, verdicts
+        parse_strict(self.page.read_bytes())  # the HTML report is a valid page too
+        return self.process.returncode, out, junit_verdicts(self.junit)
 
     def send(self, case: str, *extra: str) -> subprocess.CompletedProcess:
         """`shep send` of the echo request, tagged with its scenario."""
@@ -65,6 +59,20 @@ class Bench:
         return shep("send", "--url", self.told["sync-url"], "--service", self.told["serviceId"],
                     "--sender", self.told["senderId"], "--password", self.told["password"], "--data", str(data),
                     "--property", f"conformanceCase={case}", *extra, cwd=self.work)
+
+
+benches: list[Bench] = []
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """`bench(*extra, timeout=…)` starts one; one a failed test leaves running is stopped at its end."""
+    yield lambda *extra, **options: Bench(tmp_path, *extra, **options)
+    while benches:
+        process = benches.pop().process
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool = False,
@@ -100,13 +108,8 @@ def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool 
             pass
 
 
-@pytest.fixture
-def work(tmp_path):
-    return tmp_path
-
-
-def test_the_projects_own_clients_conform(work):
-    bench = Bench(work)
+def test_the_projects_own_clients_conform(bench):
+    bench = bench()
     drive(bench)
     code, out, verdicts = bench.finish()
     assert code == 0, out
@@ -124,9 +127,9 @@ def test_the_projects_own_clients_conform(work):
     ({"stale_request": True}, "message-date", "in the past"),
 ], ids=["acknowledges-twice", "never-acknowledges", "resends-at-once-under-the-same-messageId",
         "a-messageDate-an-hour-old"])
-def test_a_broken_client_fails_exactly_its_case(work, broken, case, evidence):
+def test_a_broken_client_fails_exactly_its_case(bench, broken, case, evidence):
     # A message never acknowledged keeps its case open until the time is up: a shorter run.
-    bench = Bench(work, timeout=60 if broken.get("acknowledge", True) else 15)
+    bench = bench(timeout=60 if broken.get("acknowledge", True) else 15)
     drive(bench, **broken)
     code, out, verdicts = bench.finish()
     assert code == 1, out
@@ -138,13 +141,14 @@ def test_a_broken_client_fails_exactly_its_case(work, broken, case, evidence):
     assert "sent by the client" in failure.text  # the bytes it sent, with the gateway's checks of them
 
 
-def test_a_client_that_sends_nothing_fails_when_the_time_is_up_and_bad_input_gets_one_line(work):
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "conformance", "client", "--state-dir",
-                          str(work / "var"), "--timeout", "1", "--junit", str(work / "none.xml")],
+def test_a_client_that_sends_nothing_fails_when_the_time_is_up_and_bad_input_gets_one_line(tmp_path):
+    work = tmp_path
+    run = subprocess.run([sys.executable, "-m", "gateway.cli", "conformance", "client", "--timeout", "1",
+                          "--junit", str(work / "none.xml")],
                          capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "no request with the property conformanceCase=request-inline arrived in time" in run.stdout
-    unknown = shep("conformance", "client", "--service", "NOPE", "--state-dir", str(work / "var"), cwd=work)
+    unknown = shep("conformance", "client", "--service", "NOPE", cwd=work)
     assert unknown.returncode == 2 and "no service 'NOPE'" in unknown.stderr and "Traceback" not in unknown.stderr
     listed = shep("conformance", "list", "client", cwd=work)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 8

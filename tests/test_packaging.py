@@ -82,6 +82,7 @@ def test_wheel_contents(wheel):
                 "endpoints/provider/templates/request.html", "endpoints/provider/messages/kk.toml",
                 # the conformance catalogue, samples and report page (docs/conformance.md)
                 "gateway/conformance/cases/provider/fault-shape.toml",
+                "gateway/conformance/cases/client/async-pull.toml",
                 "gateway/conformance/samples/DEMO_Echo.toml", "gateway/conformance/templates/report.html",
                 "gateway/web/pages/messages/en.toml", "gateway/console/templates/console_exchange.html",
                 "gateway/console/messages/en.toml"}

@@ -74,7 +74,6 @@ def cmd_client(args) -> int:
         cases = catalogue.load("client", Path(args.cases) if args.cases else None, frozenset(PROBES))
     except (BenchError, catalogue.CaseError) as exc:
         raise common.CommandError(str(exc)) from None
-    pki_dir = common.state(args).path
     report = new_report("client", f"127.0.0.1:{args.port}", args.service)
 
     def progress(number, total, result):
@@ -83,7 +82,9 @@ def cmd_client(args) -> int:
     async def main(reactor):
         with tempfile.TemporaryDirectory(prefix="shep-conformance-") as work:
             fail_once = {case.params["case"] for case in cases if case.probe == "retry"}
-            bench = ClientBench(settings, args.service, pki_dir=pki_dir, work_dir=Path(work), reactor=reactor,
+            # The run's own PKI: the revocation lists and OCSP its gateway checks a signed request against are
+            # served by that gateway itself, whatever port an earlier run of a state dir's PKI had.
+            bench = ClientBench(settings, args.service, pki_dir=Path(work), work_dir=Path(work), reactor=reactor,
                                 fail_once=fail_once)
             try:
                 bench.start(args.port)
@@ -116,7 +117,7 @@ def instructions(bench, cases, args) -> str:
              f"sync-url: {bench.base_url}/bip-sync/", f"async-url: {bench.base_url}/bip-async/",
              f"senderId: {SENDER}", f"password: {bench.password}", f"serviceId: {bench.service.id}",
              f"async-serviceId: {ASYNC_SERVICE} ({args.pull_messages} messages queued for the client to pull)",
-             f"cert: {cert}", f"key: {key}",
+             f"cert: {cert}", f"key: {key}", f"gateway-cert: {bench.base_url}/api/certificate",
              "the cases:"]
     lines += [f"  {case.id:<28} {'required' if case.required else 'optional'}  "
               + (f"send with {CASE_PROPERTY}={case.params['case']}: " if "case" in case.params else "")
@@ -159,7 +160,7 @@ def register(sub) -> None:
     provider.set_defaults(func=cmd_provider)
     client = modes.add_parser("client", help="a gateway of its own that an integrator's client sends the "
                                              "scenarios to, scored")
-    common.add_common(client)
+    client.add_argument("--config", help="TOML configuration (default: the shipped gateway/defaults/shep.toml)")
     client.add_argument("--service", default="DEMO_Echo",
                         help="the SyncChannel serviceId the client calls, as registered in --config (its payload "
                              "schema and signature requirement apply; a stub provider answers it)")
