@@ -76,8 +76,11 @@ def bench(tmp_path):
 
 
 def drive(bench: Bench, *, retry_same_id: bool = False, acknowledge_twice: bool = False,
-          acknowledge: bool = True, stale_request: bool = False) -> None:
+          acknowledge: bool = True, stale_request: bool = False, sign: bool = False) -> None:
     """The scenarios, as an integrator's script around `shep send` and AsyncGatewayClient would run them."""
+    if sign:  # every SendMessage signed with the certificate the bench printed
+        send = bench.send
+        bench.send = lambda case, *extra: send(case, "--cert", bench.told["cert"], "--key", bench.told["key"], *extra)
     if stale_request:  # one more request, from a client whose clock is an hour behind
         body = client.build_send_message(
             service_id=bench.told["serviceId"], sender_id=bench.told["senderId"], password=bench.told["password"],
@@ -118,6 +121,19 @@ def test_the_projects_own_clients_conform(bench):
                              "retry-after-provider-fault", "message-date", "async-pull", "async-acknowledge-once"}
     assert all(v == "pass" for v in verdicts.values()), out
     assert "CONFORMS" in out
+
+
+def test_a_client_of_a_service_that_requires_signatures_conforms_when_it_signs(bench, tmp_path):
+    config = tmp_path / "signed.toml"
+    shep("config", "init", str(config), cwd=tmp_path)
+    config.write_text(config.read_text("utf-8").replace(
+        "[services.DEMO_Echo]", "[services.DEMO_Echo]\nrequire_transport_signature = true"), "utf-8")
+    bench = bench("--config", str(config))
+    unsigned = bench.send("not-a-case")  # a case is judged on its first request: this one is no case's
+    assert unsigned.returncode == 1 and "SHEP-180" in unsigned.stdout  # the service's requirement holds
+    drive(bench, sign=True)  # the bench's provider signs its answers, as the service wants
+    code, out, verdicts = bench.finish()
+    assert code == 0 and failed(verdicts) == set(), out
 
 
 @pytest.mark.parametrize("broken, case, evidence", [

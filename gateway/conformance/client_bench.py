@@ -35,6 +35,7 @@ ASYNC_SERVICE = "SHEP_CONFORMANCE_Async"
 PUTTER = "shep-conformance-bench"  # the bench's own sender of the messages the client pulls
 PUT_PAYLOAD = '<c:Pull xmlns:c="urn:shep-emulator:conformance"><n>{n}</n></c:Pull>'
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+STUB_BIN = "990340000024"  # synthetic: the stub provider's certificate, when the service wants signed answers
 
 
 @dataclass
@@ -82,7 +83,11 @@ def client_settings(settings: Settings, service_id: str, stub_url: str) -> tuple
                    allowed_senders=frozenset({PUTTER}), routes=frozenset(), strict=False,
                    description="messages the conformance bench queues for the client to pull")
     registry = bench.registry
-    participants = [client if p.id == SENDER else p for p in registry.participants.values()]
+    service = registry.service(service_id)
+    stub = dataclasses.replace(registry.participant(service.provider), bin=registry.participant(
+        service.provider).bin or STUB_BIN, certificate=None)  # the stub signs with a certificate of its own
+    participants = [client if p.id == SENDER else stub if p.id == stub.id else p
+                    for p in registry.participants.values()]
     registry = ServiceRegistry([*participants, putter], [*registry.services.values(), pull])
     return dataclasses.replace(bench, registry=registry), password, putter_password
 
@@ -133,7 +138,7 @@ class ClientBench:
         self.app.pki.credentials(folder, "organization", bin=SENDER_BIN)
         self.credentials = (folder / "cert.pem", folder / "key.pem")
         provider = self.settings.registry.participant(self.service.provider)
-        if self.service.require_transport_signature and provider.bin:
+        if self.service.require_transport_signature:
             self.stub.sign = self.app.pki.credentials(self.work_dir / "provider", "organization", bin=provider.bin)
 
     async def stop(self) -> None:
