@@ -7,6 +7,7 @@ waits for the scenarios. A client of another stack (Node `soap`, say) is one mor
 `Bench` lines."""
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -166,5 +167,10 @@ def test_a_client_that_sends_nothing_fails_when_the_time_is_up_and_bad_input_get
     assert "no request with the property conformanceCase=request-inline arrived in time" in run.stdout
     unknown = shep("conformance", "client", "--service", "NOPE", cwd=work)
     assert unknown.returncode == 2 and "no service 'NOPE'" in unknown.stderr and "Traceback" not in unknown.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = shep("conformance", "client", "--port", str(taken.getsockname()[1]), cwd=work)
+    assert busy.returncode == 2 and "cannot listen on 127.0.0.1:" in busy.stderr and "Traceback" not in busy.stderr
     listed = shep("conformance", "list", "client", cwd=work)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 8

@@ -11,8 +11,6 @@ from gateway.cli import common
 
 
 def cmd_provider(args) -> int:
-    from twisted.internet import defer, task
-
     from gateway.conformance import cases as catalogue, report as output, samples
     from gateway.conformance.bench import Bench, BenchError, bench_settings
     from gateway.conformance.probes import PROBES, Run
@@ -47,21 +45,10 @@ def cmd_provider(args) -> int:
             finally:  # a half-started bench too: its pools' threads would keep the process alive
                 await bench.stop()
 
-    try:
-        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            return 2 if not report.results else 1
-    print()
-    print(output.summary(report))
-    for path in output.write(report, args.junit, args.html):
-        print(f"wrote {path}", file=sys.stderr)
-    return 0 if report.passed else 1
+    return _react_and_report(main, report, args)
 
 
 def cmd_client(args) -> int:
-    from twisted.internet import defer, task
-
     from gateway.conformance import cases as catalogue, report as output
     from gateway.conformance.bench import BenchError
     from gateway.conformance.client_bench import ClientBench, client_settings
@@ -96,16 +83,7 @@ def cmd_client(args) -> int:
             finally:  # a half-started bench too: its pools' threads would keep the process alive
                 await bench.stop()
 
-    try:
-        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            return 2 if not report.results else 1
-    print()
-    print(output.summary(report))
-    for path in output.write(report, args.junit, args.html):
-        print(f"wrote {path}", file=sys.stderr)
-    return 0 if report.passed else 1
+    return _react_and_report(main, report, args)
 
 
 def instructions(bench, cases, args) -> str:
@@ -124,6 +102,33 @@ def instructions(bench, cases, args) -> str:
               + case.title for case in cases]
     lines.append(f"waiting up to {args.timeout:g} s")
     return "\n".join(lines)
+
+
+def _react_and_report(main, report, args) -> int:
+    """Run `main(reactor)` to its end, then the summary and the reports; exit 0 only when the run conforms."""
+    from twisted.internet import defer, error, task
+
+    from gateway.conformance import report as output
+
+    async def guarded(reactor):
+        try:
+            await main(reactor)
+        except error.CannotListenError as exc:  # a busy --port: one line, not a traceback
+            refused.append(f"cannot listen on {exc.interface}:{exc.port}: {exc.socketError}")
+
+    refused: list[str] = []
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(guarded(reactor)))
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            return 2 if not report.results else 1
+    if refused:
+        raise common.CommandError(refused[0])
+    print()
+    print(output.summary(report))
+    for path in output.write(report, args.junit, args.html):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0 if report.passed else 1
 
 
 def cmd_list(args) -> int:
