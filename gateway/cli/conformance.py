@@ -55,6 +55,8 @@ def cmd_client(args) -> int:
     from gateway.conformance.client_probes import PROBES, watch
     from gateway.conformance.runner import new_report
 
+    if args.pull_messages < 1:
+        raise common.CommandError("--pull-messages must be at least 1: the async cases judge what was pulled")
     settings = common.settings(args)
     try:
         client_settings(settings, args.service, "http://127.0.0.1/")  # the service is one the bench can serve
