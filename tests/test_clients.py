@@ -7,8 +7,10 @@ A stack that is not installed skips with its Debian package named (tests/system-
 """
 from __future__ import annotations
 
+import io
 import json
 import re
+import runpy
 import subprocess
 import sys
 import urllib.parse
@@ -16,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import zeep
 
 from tests.conftest import ROOT
 from tests.serve_process import ServeProcess, shep, subprocess_env
@@ -24,7 +27,7 @@ from tests.system_tools import require
 RECIPES = ROOT / "docs" / "clients"
 RUN_TIMEOUT = 120
 INSTALL_TIMEOUT = 300
-NODE_SOAP = "soap@1.13.0"  # the version docs/clients.md names
+NODE_SOAP = "soap@1.6.0"  # the version docs/clients.md names
 CONSUMER_BIN = "230540004989"  # participants.demo-consumer.bin in the shipped configuration
 SYNC_ANSWER = re.compile(r"^SCSS001 (\{[0-9a-f-]{36}\}) (.+)$", re.MULTILINE)
 SENT = re.compile(r"^sent ([0-9a-f-]{36}) ([0-9a-f-]{36})$", re.MULTILINE)
@@ -40,6 +43,16 @@ def gateway(tmp_path_factory):
     finally:
         server.terminate()
         server.close()
+
+
+@pytest.fixture(scope="module")
+def consumer(gateway) -> Path:
+    """A folder with key.pem and cert.pem: demo-consumer's organisation SIGN certificate from the test PKI."""
+    work, _ = gateway
+    issued = shep("pki", "issue", "--state-dir", str(work / "var"), "--kind", "organization", "--alg", "rsa",
+                  "--usage", "sign", "--bin", CONSUMER_BIN, "--out", str(work / "consumer"), cwd=work)
+    assert issued.returncode == 0, issued.stderr
+    return work / "consumer"
 
 
 def run(*command: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT) -> str:
@@ -99,19 +112,34 @@ def test_zeep_inline_element_sync_and_async(gateway):
     assert re.search(r"^acknowledged ", output, re.MULTILINE), output
 
 
-def test_zeep_signs_with_a_test_pki_certificate_and_checks_the_gateways_answer(gateway):
+def test_zeep_signs_with_a_test_pki_certificate_and_checks_the_gateways_answer(gateway, consumer):
     work, base = gateway
-    issued = shep("pki", "issue", "--state-dir", str(work / "var"), "--kind", "organization", "--alg", "rsa",
-                  "--usage", "sign", "--bin", CONSUMER_BIN, "--out", str(work / "consumer"), cwd=work)
-    assert issued.returncode == 0, issued.stderr
-    output = run(sys.executable, str(RECIPES / "zeep_send.py"), base, "--sign", str(work / "consumer" / "key.pem"),
-                 str(work / "consumer" / "cert.pem"), cwd=RECIPES)
+    output = run(sys.executable, str(RECIPES / "zeep_send.py"), base, "--sign", str(consumer / "key.pem"),
+                 str(consumer / "cert.pem"), cwd=RECIPES)
     session = echoed(base, output, "сәлем from zeep")
     record, = [r for r in journal(base, sessionId=session) if r["hop"] == "request-in"]
     assert signer(record).startswith(f"signed by OU=BIN{CONSUMER_BIN},"), signer(record)
     # The recipe's verify() raised no error: the answer carried the gateway's signature (zeep checks each answer).
     response_out, = [r for r in journal(base, sessionId=session) if r["hop"] == "response-out"]
     assert response_out["fault_code"] is None
+
+
+def test_zeep_recipe_refuses_an_answer_the_gateway_did_not_sign(gateway, consumer, monkeypatch):
+    """The recipe run in this process, `/api/certificate` answered with another certificate: the answer's check
+    is real, the gateway's signature does not verify with it."""
+    work, base = gateway
+    opened = urllib.request.urlopen
+
+    def another_certificate(url, timeout=None):
+        if str(url).endswith("/api/certificate"):
+            return io.BytesIO((consumer / "cert.pem").read_bytes())
+        return opened(url, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", another_certificate)
+    monkeypatch.setattr(sys, "argv", ["zeep_send.py", base, "--sign", str(consumer / "key.pem"),
+                                      str(consumer / "cert.pem")])
+    with pytest.raises(zeep.exceptions.SignatureVerificationFailed):
+        runpy.run_path(str(RECIPES / "zeep_send.py"), run_name="__main__")
 
 
 def test_suds_sync_and_async_with_the_wrapper_plugin(gateway):

@@ -52,4 +52,5 @@ print("sent", sent.messageId, sent.correlationId)
 pulled = channel.service.getMessages({"messageId": sent.messageId, "requestDate": now, "serviceId": "DEMO_EchoAsync",
                                       "sender": {"senderId": "demo-clinic", "password": "demo-clinic-pass"}})
 for message in pulled.messages:
-    print("pulled", message.messageInfo.messageId, message.messageInfo.messageType, message.messageData.data)  # escaped, as sent
+    info = message.messageInfo
+    print("pulled", info.messageId, info.messageType, message.messageData.data)  # the document as sent, escaped

@@ -34,7 +34,8 @@ pulled = client.service.getMessages(request={
     "messageId": sent.messageId, "requestDate": now, "serviceId": "DEMO_EchoAsync", "sender": clinic})
 for message in pulled.messages:
     info = message.messageInfo
-    print("pulled", info.messageId, info.messageType, info.sender.senderId, message.messageData.data[0].findtext("text"))
+    text = message.messageData.data[0].findtext("text")  # inline: a list of lxml elements
+    print("pulled", info.messageId, info.messageType, info.sender.senderId, text)
     client.service.sendDeliveryNotification(request={  # acknowledged, or it comes back after the visibility timeout
         "notification": {"messageId": info.messageId, "serviceId": info.serviceId, "notificationDate": now,
                          "deliveryStatus": {"receiveStatus": "MESSAGE_ACCEPTED", "statusDate": now,

@@ -1,5 +1,5 @@
 // SyncChannel SendMessage and AsyncChannel sendMessage/getMessages with the npm `soap` package.
-//   npm install soap@1.13.0 && node send.js http://127.0.0.1:8080
+//   npm install soap@1.6.0 && node send.js http://127.0.0.1:8080
 // Prints the sync status, sessionId and echoed text, then the async messageId and what demo-clinic pulled.
 const crypto = require("node:crypto");
 const soap = require("soap");
