@@ -184,3 +184,12 @@ def test_curl_inline_and_escaped(gateway):
     assert "<text>inline from curl</text>" in output and "<text>escaped from curl</text>" in output, output
     for session in sessions:
         accepted_as_sent(base, session)
+
+
+def test_the_pages_excerpts_are_in_the_recipes():
+    """Each code block of docs/clients.md that opens with a comment naming a recipe is a verbatim part of it."""
+    page = (ROOT / "docs" / "clients.md").read_text("utf-8")
+    blocks = re.findall(r"```\w*\n(?:#|//) ([\w/]+\.\w+)\n(.*?)```", page, re.DOTALL)
+    assert len(blocks) >= 5, blocks
+    for name, excerpt in blocks:
+        assert excerpt in (RECIPES / name).read_text("utf-8"), f"docs/clients.md shows lines {name} does not have"
