@@ -29,6 +29,7 @@ RUN_TIMEOUT = 120
 INSTALL_TIMEOUT = 300
 NODE_SOAP = "soap@1.6.0"  # the version docs/clients.md names
 CONSUMER_BIN = "230540004989"  # participants.demo-consumer.bin in the shipped configuration
+P12_PASSWORD = "secret"
 SYNC_ANSWER = re.compile(r"^SCSS001 (\{[0-9a-f-]{36}\}) (.+)$", re.MULTILINE)
 SENT = re.compile(r"^sent ([0-9a-f-]{36}) ([0-9a-f-]{36})$", re.MULTILINE)
 
@@ -50,7 +51,8 @@ def consumer(gateway) -> Path:
     """A folder with key.pem and cert.pem: demo-consumer's organisation SIGN certificate from the test PKI."""
     work, _ = gateway
     issued = shep("pki", "issue", "--state-dir", str(work / "var"), "--kind", "organization", "--alg", "rsa",
-                  "--usage", "sign", "--bin", CONSUMER_BIN, "--out", str(work / "consumer"), cwd=work)
+                  "--usage", "sign", "--bin", CONSUMER_BIN, "--out", str(work / "consumer"), "--p12-password",
+                  P12_PASSWORD, cwd=work)
     assert issued.returncode == 0, issued.stderr
     return work / "consumer"
 
@@ -160,19 +162,40 @@ def test_node_soap_sync_and_async(gateway, tmp_path):
     queued(base, output, "кезек from node")
 
 
-def test_jaxws_wsimport_sync(gateway, tmp_path):
-    work, base = gateway
-    wsimport, javac, java = require("wsimport"), require("javac"), require("java")
-    generated, classes = tmp_path / "gen", tmp_path / "out"
+JAXWS_RUNTIME = "/usr/share/java/jaxws-rt.jar"  # the jaxws package's runtime, its dependencies on its Class-Path
+WSS4J = ["/usr/share/java/wss4j.jar", "/usr/share/java/xmlsec.jar", "/usr/share/java/commons-logging.jar",
+         "/usr/share/java/slf4j-api.jar"]
+
+
+def jaxws_recipe(base: str, folder: Path, *sources: str) -> Path:
+    """wsimport of the SyncChannel's WSDL, then javac of it with the recipe's sources; the classes' folder."""
+    wsimport, javac = require("wsimport"), require("javac")
+    generated, classes = folder / "gen", folder / "out"
     generated.mkdir()  # wsimport writes into folders that exist
     run(wsimport, "-Xnocompile", "-quiet", "-s", str(generated), "-d", str(generated), "-p", "kz.shep.sync",
-        f"{base}/bip-sync/?wsdl", cwd=tmp_path)
-    runtime = "/usr/share/java/jaxws-rt.jar"  # the jaxws package's runtime, its dependencies on its Class-Path
-    run(javac, "-encoding", "UTF-8", "-cp", runtime, "-d", str(classes),
-        *map(str, sorted((generated / "kz" / "shep" / "sync").glob("*.java"))), str(RECIPES / "SendEcho.java"),
-        cwd=tmp_path)
-    output = run(java, "-cp", f"{runtime}:{classes}", "SendEcho", base, cwd=tmp_path)
+        f"{base}/bip-sync/?wsdl", cwd=folder)
+    run(javac, "-encoding", "UTF-8", "-cp", ":".join([JAXWS_RUNTIME, *WSS4J]), "-d", str(classes),
+        *map(str, sorted((generated / "kz" / "shep" / "sync").glob("*.java"))),
+        *(str(RECIPES / source) for source in sources), cwd=folder)
+    return classes
+
+
+def test_jaxws_wsimport_sync(gateway, tmp_path):
+    work, base = gateway
+    classes = jaxws_recipe(base, tmp_path, "SendEcho.java")
+    output = run(require("java"), "-cp", f"{JAXWS_RUNTIME}:{classes}", "SendEcho", base, cwd=tmp_path)
     echoed(base, output, "сәлем from JAX-WS")
+
+
+def test_jaxws_signed_with_wss4j(gateway, consumer, tmp_path):
+    work, base = gateway
+    require("wss4j")
+    classes = jaxws_recipe(base, tmp_path, "SendEcho.java", "Wss4jSigner.java")
+    output = run(require("java"), "-cp", ":".join([JAXWS_RUNTIME, *WSS4J, str(classes)]), "SendEcho", base,
+                 "--sign", str(consumer / "cert.p12"), P12_PASSWORD, cwd=tmp_path)
+    session = echoed(base, output, "сәлем from JAX-WS")
+    record, = [r for r in journal(base, sessionId=session) if r["hop"] == "request-in"]
+    assert signer(record).startswith(f"signed by OU=BIN{CONSUMER_BIN},"), signer(record)
 
 
 def test_curl_inline_and_escaped(gateway):

@@ -2,14 +2,19 @@
 //   wsimport -Xnocompile -s gen -d gen -p kz.shep.sync 'http://127.0.0.1:8080/bip-sync/?wsdl'
 //   javac -cp /usr/share/java/jaxws-rt.jar -d out gen/kz/shep/sync/*.java SendEcho.java
 //   java -cp /usr/share/java/jaxws-rt.jar:out SendEcho http://127.0.0.1:8080
+// Signed with WSS4J (Wss4jSigner.java; `apt-get install libwss4j-java`): add Wss4jSigner.java to javac, then
+//   java -cp "$(cat classpath)":out SendEcho http://127.0.0.1:8080 --sign cert.p12 PASSWORD
+// (classpath: jaxws-rt.jar wss4j.jar xmlsec.jar commons-logging.jar slf4j-api.jar of /usr/share/java, `:`-separated).
 // Prints the status code, the sessionId and the echoed text.
 import java.io.StringReader;
 import java.net.URL;
 import java.util.GregorianCalendar;
+import java.util.List;
 import java.util.UUID;
 import javax.xml.datatype.DatatypeFactory;
 import javax.xml.parsers.DocumentBuilderFactory;
 import javax.xml.ws.BindingProvider;
+import javax.xml.ws.handler.Handler;
 import kz.shep.sync.ISyncChannel;
 import kz.shep.sync.ISyncChannelHttpService;
 import kz.shep.sync.RequestData;
@@ -26,6 +31,12 @@ public class SendEcho {
         ISyncChannel port = new ISyncChannelHttpService(new URL(base + "/bip-sync/?wsdl")).getSyncChannelHttpPort();
         ((BindingProvider) port).getRequestContext().put("com.sun.xml.ws.request.timeout", 15000);
         ((BindingProvider) port).getRequestContext().put("com.sun.xml.ws.connect.timeout", 15000);
+        if (args.length == 4 && args[1].equals("--sign")) {
+            // By name, so that the unsigned recipe compiles and runs without WSS4J.
+            Handler<?> signer = (Handler<?>) Class.forName("Wss4jSigner").getConstructor(String.class, String.class)
+                    .newInstance(args[2], args[3]);
+            ((BindingProvider) port).getBinding().setHandlerChain(List.of(signer));
+        }
 
         SenderInfo sender = new SenderInfo();
         sender.setSenderId("demo-consumer");
