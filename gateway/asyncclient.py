@@ -245,29 +245,29 @@ class PushReceiver(resource.Resource):
     def render_POST(self, request: server.Request):
         raw = read_body(request)
         if raw is None:
-            return _fault(request, Fault("BODY_TOO_LARGE", "larger than this site accepts"), PUSH_MESSAGE_FAULT)
+            return self._fault(request, Fault("BODY_TOO_LARGE", "larger than this site accepts"), PUSH_MESSAGE_FAULT)
         try:
             operation = wire.operation_of(raw)
         except (ValueError, etree.XMLSyntaxError) as exc:
-            return _fault(request, Fault("XML_MALFORMED", str(exc)), PUSH_MESSAGE_FAULT)
+            return self._fault(request, Fault("XML_MALFORMED", str(exc)), PUSH_MESSAGE_FAULT)
         handlers = {PUSH_MESSAGE: (ReceivedMessage.read, self._message, PUSH_MESSAGE_FAULT),
                     PUSH_STATUS: (StatusNotification.read, self._status, PUSH_STATUS_FAULT)}
         if operation.tag not in handlers:
-            return _fault(request, Fault("UNKNOWN_OPERATION", f"{operation.tag}: IAsyncChannelClient has "
+            return self._fault(request, Fault("UNKNOWN_OPERATION", f"{operation.tag}: IAsyncChannelClient has "
                                                               "sendMessage and changeMassageStatusNotification"),
                           PUSH_MESSAGE_FAULT)
         read, handle, fault_element = handlers[operation.tag]
         refused = self._refusal(request, raw)
         if refused is not None:
             log.warning("push refused: %s", refused.data)
-            return _fault(request, refused, fault_element)
+            return self._fault(request, refused, fault_element)
         body = operation.find("request")
         try:
             if body is None:
                 raise ValueError("request is missing")
             item = read(body)
         except ValueError as exc:
-            return _fault(request, Fault("SCHEMA_INVALID", str(exc)), fault_element)
+            return self._fault(request, Fault("SCHEMA_INVALID", str(exc)), fault_element)
         return handle(request, item)
 
     def _refusal(self, request: server.Request, raw: bytes) -> Fault | None:
@@ -293,6 +293,11 @@ class PushReceiver(resource.Resource):
     def _signed(self, body: bytes) -> bytes:
         return body if self.sign is None else client.sign_request(body, *self.sign)
 
+    def _fault(self, request: server.Request, fault: Fault, element: str) -> bytes:
+        """Signed as the receiver's answers are: a gateway that requires signatures reads the reason, not a
+        missing signature."""
+        return _xml(request, fault.spec.http_status, self._signed(fault_envelope(fault, None, element)))
+
     def _message(self, request: server.Request, message: ReceivedMessage):
         answer = self._signed(wire.send_message_response(
             message_id=message.message_id, correlation_id=message.correlation_id, session_id=message.session_id,
@@ -307,13 +312,13 @@ class PushReceiver(resource.Resource):
                 self._seen.popitem(last=False)
             return answer
 
-        return _run(request, self.on_message, message, handled, PUSH_MESSAGE_FAULT)
+        return _run(request, self.on_message, message, handled, PUSH_MESSAGE_FAULT, self._fault)
 
     def _status(self, request: server.Request, notification: StatusNotification):
         answer = self._signed(wire.push_status_response(notification.session_id))
         if self.on_status is None:
             return _xml(request, 200, answer)
-        return _run(request, self.on_status, notification, lambda _: answer, PUSH_STATUS_FAULT)
+        return _run(request, self.on_status, notification, lambda _: answer, PUSH_STATUS_FAULT, self._fault)
 
 
 def _xml(request: server.Request, status: int, body: bytes) -> bytes:
@@ -322,18 +327,14 @@ def _xml(request: server.Request, status: int, body: bytes) -> bytes:
     return body
 
 
-def _fault(request: server.Request, fault: Fault, element: str) -> bytes:
-    return _xml(request, fault.spec.http_status, fault_envelope(fault, None, element))
-
-
 def _run(request: server.Request, callback: Callable, argument, answer: Callable[[object], bytes],
-         fault_element: str) -> int:
+         fault_element: str, fault: Callable[[server.Request, Fault, str], bytes]) -> int:
     """`callback(argument)` in a pool thread, then the answer, or a SOAP fault when it raised."""
     def failed(failure):
         log.error("%s failed: %s", getattr(callback, "__name__", callback), failure.getTraceback())
         # SOAP 1.1 wants a fault for a failed operation; the catalogue's INTERNAL_ERROR carries the cause.
-        return _fault(request, Fault("INTERNAL_ERROR", f"{failure.type.__name__}: {failure.value}"),
-                      fault_element)
+        return fault(request, Fault("INTERNAL_ERROR", f"{failure.type.__name__}: {failure.value}"),
+                     fault_element)
 
     def write(body: bytes) -> None:
         if not request._disconnected:  # the gateway gave up waiting: nothing to answer

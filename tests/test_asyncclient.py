@@ -16,6 +16,7 @@ from gateway.asyncchannel import wire
 from gateway.asyncchannel.queue import DELIVERED, DELIVERY_STOPPED, ON_DELIVERY, RetryPolicy
 from gateway.asyncclient import AsyncFault, AsyncGatewayClient, PushReceiver, ReceivedMessage, StatusNotification
 from gateway.security import wss
+from gateway.security.algorithms import AlgorithmPolicy
 from tests.conftest import CONSUMER_BIN, ECHO_NS, PASSWORD, echo_request, echo_response, utc_now
 
 FAST = RetryPolicy(max_attempts=5, base=0.05, cap=0.2)
@@ -413,3 +414,19 @@ def test_received_message_reads_ids_and_payload():
     assert message.payload.tag == f"{{{ECHO_NS}}}EchoRequest"
     with pytest.raises(ValueError, match="messageId"):
         ReceivedMessage.read(etree.fromstring(b"<request><messageInfo/></request>"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_signing_receiver_signs_its_faults_too(harness, receivers, pki):
+    """A service requiring transport signatures checks the receiver's answers, faults included: an unsigned
+    fault would reach the sender as the receiver's missing signature instead of its reason."""
+    inbox = Inbox()
+    own = pki.cert("push-receiver")
+    url = receivers.mount("pusher", PushReceiver(inbox.on_message, verify=False, sign=(own.key, own.cert)))
+    inbox.failure = ValueError("no room")
+    for refused in (_pushed("m-9"), b"<not xml"):
+        status, fault = await _post(url, refused)
+        assert status == 500 and fault.tag == c.FAULT
+        answer = await treq.post(url, refused, headers={"Content-Type": "text/xml"})
+        verified = wss.verify_signed_by(await answer.content(), own.cert, policy=AlgorithmPolicy(), now=utc_now())
+        assert verified.certificate == own.cert

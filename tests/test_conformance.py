@@ -13,17 +13,22 @@ import junitparser
 import pytest
 import pytest_twisted
 import treq
+from cryptography import x509
 from lxml import etree
 from twisted.internet import defer, reactor, threads
 from twisted.web import resource, server
 
 from gateway import contract as c
+from gateway.asyncclient import PushReceiver
 from gateway.soap import drop_transport_signature, serialize
 from simulators import echo
+from simulators.pki.ca import TestPKI
 from tests.serve_process import ServeProcess, shep
 from tests.web_client import parse_strict
 
 RUN_TIMEOUT = 180
+AJO_BIN = "120440295770"  # the shipped АЖО participant's
+ATTACHMENT_NS = "urn:shep-emulator:phc-attachment:v1"
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +176,38 @@ def test_the_catalogue_lists_and_bad_input_gets_one_line(stand, tmp_path):
     (tmp_path / "mine.toml").write_text('id = "other"\ntitle = "t"\nclause = "c"\nprobe = "nothing"\n', "utf-8")
     bad = shep("conformance", "list", "--cases", str(tmp_path), cwd=work)
     assert bad.returncode == 2 and "mine.toml: id 'other' must be the file's name" in bad.stderr
-    no_sample = shep("conformance", "provider", "--url", f"{base}/demo/echo", "--service", "PHC_ATTACHMENT",
+    no_sample = shep("conformance", "provider", "--url", f"{base}/demo/echo", "--service", "DEMO_EchoAsync",
                      "--state-dir", str(work / "var"), cwd=work)
-    assert no_sample.returncode == 2 and "on the async channel" in no_sample.stderr
+    assert no_sample.returncode == 2 and "no shipped sample request for DEMO_EchoAsync" in no_sample.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_push_receiver_conforms(stand):
+    """An AsyncChannel service: the bench sends, its gateway pushes to the receiver under test (the project's
+    own IAsyncChannelClient, `PushReceiver`, taking only the gateway's signed pushes and signing its answers
+    with the АЖО's certificate), and the push's answer is judged."""
+    work, base = stand
+    pki = TestPKI(work / "var")
+    gateway_cert = x509.load_pem_x509_certificate(pki.gateway_credentials("rsa")[1].read_bytes())
+    received = []
+
+    def take(message):
+        if message.data is None or not any(child.tag == f"{{{ATTACHMENT_NS}}}AttachmentRequest"
+                                           for child in message.data):
+            raise ValueError("not an AttachmentRequest")  # a receiver that reads what it is given
+        received.append(message.message_id)
+
+    receiver = PushReceiver(take, gateway_certificate=gateway_cert,
+                            sign=pki.credentials(work / "receiver", "organization", bin=AJO_BIN))
+    port = reactor.listenTCP(0, server.Site(receiver), interface="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port.getHost().port}/push"
+        run, verdicts = await threads.deferToThread(conformance, work, url, "PHC_ATTACHMENT")
+    finally:
+        await port.stopListening()
+    assert run.returncode == 0, run.stdout
+    assert failed(verdicts) == set(), run.stdout
+    assert {"request-typed", "echoes-session-id"}.isdisjoint(verdicts)  # SendMessage's cases only
+    assert verdicts["request-inline"] == verdicts["answer-signature"] == verdicts["refuses-unsigned"] == \
+        verdicts["fault-shape"] == "pass"
+    assert received, "the receiver was pushed the bench's request"

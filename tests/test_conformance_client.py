@@ -167,6 +167,8 @@ def test_a_client_that_sends_nothing_fails_when_the_time_is_up_and_bad_input_get
     assert "no request with the property conformanceCase=request-inline arrived in time" in run.stdout
     unknown = shep("conformance", "client", "--service", "NOPE", cwd=work)
     assert unknown.returncode == 2 and "no service 'NOPE'" in unknown.stderr and "Traceback" not in unknown.stderr
+    pushed = shep("conformance", "client", "--service", "PHC_ATTACHMENT", cwd=work)
+    assert pushed.returncode == 2 and "on the async channel" in pushed.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

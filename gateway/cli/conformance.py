@@ -1,6 +1,7 @@
-"""`shep conformance provider`: an integrator's SyncChannel provider driven the way the gateway would drive it,
-case by case; `shep conformance client`: a gateway of its own that an integrator's client sends scenarios to.
-Both give a summary, JUnit XML and an HTML report; exit 0 only when every required case passes."""
+"""`shep conformance provider`: an integrator's provider (SyncChannel, or an AsyncChannel push receiver) driven the
+way the gateway would drive it, case by case; `shep conformance client`: a gateway of its own that an
+integrator's client sends scenarios to. Both give a summary, JUnit XML and an HTML report; exit 0 only when
+every required case passes."""
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,9 @@ def cmd_provider(args) -> int:
     settings = common.settings(args)
     try:
         bench_settings(settings, args.service, args.url)  # the service is one the bench can drive
-        cases = catalogue.load("provider", Path(args.cases) if args.cases else None, frozenset(PROBES))
+        channel = settings.registry.service(args.service).channel
+        cases = [case for case in catalogue.load("provider", Path(args.cases) if args.cases else None,
+                                                 frozenset(PROBES)) if channel in case.channels]
         if args.only:
             unknown = set(args.only) - {case.id for case in cases}
             if unknown:
@@ -144,16 +147,19 @@ def cmd_list(args) -> int:
     except catalogue.CaseError as exc:
         raise common.CommandError(str(exc)) from None
     for case in cases:
-        print(f"{case.id:<22} {'required' if case.required else 'optional'}  {case.title}")
+        print(f"{case.id:<22} {'required' if case.required else 'optional'}  {'+'.join(case.channels):<10}  "
+              f"{case.title}")
     return 0
 
 
 def register(sub) -> None:
-    top = sub.add_parser("conformance", help="check an integrator's provider against the contract, scored")
+    top = sub.add_parser("conformance", help="check an integrator's provider or client against the contract, scored")
     modes = top.add_subparsers(dest="conformance_command", required=True)
-    provider = modes.add_parser("provider", help="drive a SyncChannel provider endpoint as the gateway would")
+    provider = modes.add_parser("provider", help="drive a provider as the gateway would: its SendMessage endpoint "
+                                                 "(a sync service) or its IAsyncChannelClient (an async one)")
     common.add_common(provider)
-    provider.add_argument("--url", required=True, help="the provider's SendMessage endpoint")
+    provider.add_argument("--url", required=True, help="the provider's SendMessage endpoint, or for an async "
+                                                       "service the IAsyncChannelClient endpoint it is pushed to")
     provider.add_argument("--service", required=True,
                           help="serviceId, as registered in --config (the provider's own settings: schema, "
                                "signatures, timeout)")

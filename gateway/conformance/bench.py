@@ -12,12 +12,16 @@ from __future__ import annotations
 import base64
 import dataclasses
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twisted.internet import threads
+from lxml import etree
+from twisted.internet import task, threads
 
 from gateway import client
+from gateway import contract as c
+from gateway.asyncchannel import wire
 from gateway.app import GatewayApp
 from gateway.config import Settings
 from gateway.context import MessageContext
@@ -26,7 +30,7 @@ from gateway.passwords import hash_password
 from gateway.pipeline import RESPONSE_CHECKS, run_checks
 from gateway.registry import Participant, Service, ServiceRegistry
 from gateway.security.wss import sign_envelope
-from gateway.shapes import SYNC_SEND
+from gateway.shapes import PUSH_SEND, SYNC_SEND
 
 SENDER = "shep-conformance"
 # Is it a contract answer at all (HTTP status, SOAP envelope, the SyncChannel schemas), whatever its payload.
@@ -50,9 +54,12 @@ class Hop:
 
 @dataclass
 class Exchange:
-    """One request sent through the bench: the caller's answer and the journal's hops of its session."""
+    """One request sent through the bench: the gateway's answer to the bench's sender (for a sync service the
+    provider's answer passed on, for an async one the acceptance) and the journal's hops of its session."""
     sent: bytes
-    reply: client.SyncReply | None
+    status: int | None
+    raw: bytes | None
+    fault: dict | None  # the gateway's answer was a fault: its ErrorInfo
     error: str | None  # the bench could not even read an answer
     session_id: str | None
     hops: dict[str, Hop] = field(default_factory=dict)
@@ -78,17 +85,18 @@ class Judged:
 
 
 def bench_settings(settings: Settings, service_id: str, url: str) -> tuple[Settings, str]:
-    """`settings` with only `service_id`, its provider at `url` and the bench's sender allowed to call it; the
+    """`settings` with only `service_id`, its provider at `url` (its SendMessage endpoint, or for an async
+    service its IAsyncChannelClient endpoint, pushed to) and the bench's sender allowed to call it; the
     sender's password."""
     service = settings.registry.service(service_id)
     if service is None:
         known = ", ".join(sorted(settings.registry.services)) or "none"
         raise BenchError(f"no service {service_id!r} in {settings.source} (services: {known})")
-    if service.channel != "sync":
-        raise BenchError(f"service {service_id!r} is on the {service.channel} channel; "
-                         "`shep conformance provider` drives SyncChannel providers")
     provider = settings.registry.participant(service.provider)
-    provider = dataclasses.replace(provider, endpoint=url, async_endpoint=None)
+    if service.channel == "sync":
+        provider = dataclasses.replace(provider, endpoint=url, async_endpoint=None)
+    else:
+        provider = dataclasses.replace(provider, endpoint=None, async_endpoint=url)
     password = secrets.token_urlsafe(16)
     sender = Participant(SENDER, password_hash=hash_password(password, iterations=1000), endpoint=None,
                          description="the conformance bench's own sender", bin=SENDER_BIN)
@@ -119,20 +127,60 @@ class Bench:
     def gateway_url(self) -> str:
         return f"{self.app.base_url}/bip-sync/"
 
+    @property
+    def channel(self) -> str:
+        return self.service.channel
+
+    @property
+    def shape(self):
+        """What the provider answers: SendMessage's answer, or the push's (IAsyncChannelClient sendMessage)."""
+        return SYNC_SEND if self.channel == "sync" else PUSH_SEND
+
+    @property
+    def timeout(self) -> float:
+        gw = self.settings.gateway
+        return self.service.timeout_seconds if self.channel == "sync" else gw.async_push_timeout_seconds
+
+    def sign_payload(self, payload: etree._Element, kind: str, **subject) -> etree._Element:
+        """The payload's EDS, as its author (a citizen: kind "person") signs it, by the emulator's PKI."""
+        folder = self.work_dir / f"signer-{kind}-{subject.get('iin') or subject.get('bin') or ''}"
+        return client.sign_payload(payload, *self.app.pki.credentials(folder, kind, **subject))
+
     async def send(self, payload, *, style: str = "inline", xsi_type: str | None = None,
                    message_id: str | None = None) -> Exchange:
-        """A signed SendMessage from the bench's sender, through the bench's gateway to the system under test."""
-        body = client.build_send_message(service_id=self.service.id, sender_id=SENDER, password=self._password,
-                                         payload=payload, style=style, xsi_type=xsi_type, message_id=message_id)
+        """A signed request from the bench's sender through the bench's gateway to the system under test:
+        SendMessage (answered by the provider), or sendMessage (then pushed to the receiver; waited for)."""
+        if self.channel == "sync":
+            body = client.build_send_message(service_id=self.service.id, sender_id=SENDER, password=self._password,
+                                             payload=payload, style=style, xsi_type=xsi_type, message_id=message_id)
+        else:
+            body = wire.send_message(service_id=self.service.id, sender_id=SENDER, password=self._password,
+                                     payload=payload)
         body = client.sign_request(body, *self._credentials)
-        status, raw = await threads.deferToThread(client.post, self.gateway_url, body,
-                                                  self.service.timeout_seconds + 30)
+        address = self.gateway_url if self.channel == "sync" else f"{self.app.base_url}/bip-async/"
+        status, raw = await threads.deferToThread(client.post, address, body, self.timeout + 30)
         try:
-            reply, error = client.read_reply(status, raw), None
-        except ValueError as exc:
-            reply, error = None, f"the bench's gateway answered something unreadable: {exc}"
-        session = reply.session_id if reply else None
-        return Exchange(body, reply, error, session, self.hops(session) if session else {})
+            operation = wire.operation_of(raw)
+        except (ValueError, etree.XMLSyntaxError) as exc:
+            return Exchange(body, status, raw, None, f"the bench's gateway answered something unreadable: {exc}",
+                            None)
+        fault = client.read_reply(status, raw).fault if operation.tag == c.FAULT else None
+        session = operation.findtext(".//sessionId") if fault is None else (fault or {}).get("sessionId")
+        if not session:
+            return Exchange(body, status, raw, fault, None if fault else "no sessionId in the answer", None)
+        hops = self.hops(session)
+        if self.channel != "sync" and fault is None:
+            hops = await self._pushed(session)
+        return Exchange(body, status, raw, fault, None, session, hops)
+
+    async def _pushed(self, session_id: str) -> dict[str, Hop]:
+        """The hops once the push to the receiver has its answer (or the wait ends: the hops so far)."""
+        deadline = time.monotonic() + self.timeout + 10
+        while True:
+            hops = self.hops(session_id)
+            if "response-in" in hops or time.monotonic() > deadline:
+                return hops
+            await task.deferLater(self.app.reactor, 0.1)
 
     def hops(self, session_id: str) -> dict[str, Hop]:
         records = self.app.journal.query(session_id=session_id, include_body=True, limit=20)
@@ -146,12 +194,12 @@ class Bench:
 
     async def post_direct(self, body: bytes) -> tuple[int, bytes]:
         """Straight to the system under test, bypassing the bench's gateway: what a faulty gateway could send."""
-        return await threads.deferToThread(client.post, self.url, body, self.service.timeout_seconds + 5)
+        return await threads.deferToThread(client.post, self.url, body, self.timeout + 5)
 
     def judge(self, http_status: int, body: bytes, checks=RESPONSE_CHECKS) -> Judged:
         """The gateway's answer checks (or some of them) over an answer the bench got directly."""
         ctx = MessageContext(env=self.app.env, raw=body, http_status=http_status, service=self.service,
-                             shape=SYNC_SEND, received_at=self.app.env.clock())
+                             shape=self.shape, received_at=self.app.env.clock(), recipient_id=self.service.provider)
         fault = None
         try:
             run_checks(checks, ctx)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "cases"
 MODES = ("provider", "client")
-_KEYS = {"id", "title", "clause", "required", "probe", "params", "order"}
+_KEYS = {"id", "title", "clause", "required", "probe", "params", "order", "channels"}
+CHANNELS = ("sync", "async")
 
 
 class CaseError(ValueError):
@@ -23,6 +24,7 @@ class Case:
     required: bool = True  # a failed optional case is reported but does not fail the run
     params: dict = field(default_factory=dict)
     order: int = 100
+    channels: tuple[str, ...] = CHANNELS  # the services it applies to: sync (SendMessage), async (the push)
 
 
 def load(mode: str, folder: Path | None = None, known_probes: frozenset[str] = frozenset()) -> list[Case]:
@@ -43,7 +45,10 @@ def load(mode: str, folder: Path | None = None, known_probes: frozenset[str] = f
             raise CaseError(f"{path}: id {data['id']!r} must be the file's name")
         if known_probes and data["probe"] not in known_probes:
             raise CaseError(f"{path}: no probe {data['probe']!r} (known: {', '.join(sorted(known_probes))})")
-        cases.append(Case(**data))
+        bad = set(data.get("channels", CHANNELS)) - set(CHANNELS)
+        if bad:
+            raise CaseError(f"{path}: channels may be {', '.join(CHANNELS)}, not {', '.join(sorted(bad))}")
+        cases.append(Case(**{**data, "channels": tuple(data.get("channels", CHANNELS))}))
     if not cases:
         raise CaseError(f"{folder}: no case files (*.toml)")
     return sorted(cases, key=lambda case: (case.order, case.id))

@@ -26,7 +26,7 @@ from gateway import contract as c
 from gateway.app import GatewayApp
 from gateway.asyncclient import AsyncGatewayClient
 from gateway.config import Settings
-from gateway.conformance.bench import SENDER, SENDER_BIN, bench_settings
+from gateway.conformance.bench import SENDER, SENDER_BIN, BenchError, bench_settings
 from gateway.passwords import hash_password
 from gateway.registry import Participant, Service, ServiceRegistry
 
@@ -73,6 +73,10 @@ def client_settings(settings: Settings, service_id: str, stub_url: str) -> tuple
     """The provider bench's settings with the stub as provider, plus the async service the client pulls from;
     the client's password and the putter's."""
     bench, _ = bench_settings(settings, service_id, stub_url)
+    if bench.registry.service(service_id).channel != "sync":
+        raise BenchError(f"service {service_id!r} is on the {bench.registry.service(service_id).channel} channel; "
+                         "the client mode's --service is the SyncChannel service the client calls (the async "
+                         f"cases use {ASYNC_SERVICE})")
     # Hex: a password the integrator pastes into a command line must not start with "-".
     password, putter_password = secrets.token_hex(16), secrets.token_hex(16)
     client = dataclasses.replace(bench.registry.participant(SENDER),

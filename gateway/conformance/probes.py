@@ -4,6 +4,7 @@ straight to the provider (what a faulty or hostile gateway could send), the gate
 the reply (`Bench.judge`)."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import urljoin
@@ -52,6 +53,8 @@ class Run:
 
     async def send(self, text: str | None = None, style: str = "inline") -> Exchange:
         payload = self.sample.payload() if text is None else self.sample.payload(text)
+        if self.sample.signed_by:
+            payload = self.bench.sign_payload(payload, **self.sample.signed_by)
         return await self.bench.send(payload, style=style,
                                      xsi_type=self.sample.xsi_type if style == "typed" else None)
 
@@ -63,8 +66,8 @@ def exchange_evidence(ex: Exchange) -> list[Evidence]:
     if ex.answer is not None:
         found.append(Evidence(f"the provider's answer (HTTP {ex.answer.http_status})", ex.answer.body or b""))
         found.append(Evidence("the gateway's checks of the answer", _verdict_lines(ex.answer.verdicts)))
-    if ex.reply is not None:
-        found.append(Evidence(f"the gateway's reply (HTTP {ex.reply.http_status})", ex.reply.raw))
+    if ex.raw is not None:
+        found.append(Evidence(f"the gateway's answer to the bench (HTTP {ex.status})", ex.raw))
     return found
 
 
@@ -81,10 +84,11 @@ def _verdict_lines(verdicts: list[dict]) -> str:
 
 def _failure(ex: Exchange) -> str | None:
     """Why the provider did not accept a request it should have: None when it answered HTTP 200 with a
-    SendMessageResponse. The answer's quality (signature, schemas) is for the answer-* cases to judge."""
+    SendMessageResponse (a push: sendMessageResponse). The answer's quality (signature, schemas) is for the
+    answer-* cases to judge."""
     if ex.error:
         return ex.error
-    fault = ex.reply.fault or {}
+    fault = ex.fault or {}
     if ex.answer is None:
         return f"the gateway refused the request: {fault.get('errorCode')} {fault.get('errorMessage')}"
     verdicts = {v["check"]: v for v in ex.answer.verdicts}
@@ -92,9 +96,24 @@ def _failure(ex: Exchange) -> str | None:
         verdict = verdicts.get(check)
         if verdict is None or verdict["verdict"] == "fail":
             return f"{check}: {verdict['detail'] if verdict else 'not reached'}"
-    if ex.reply.fault and ex.answer.http_status == 500:
-        return f"the provider answered with a SOAP fault: {fault.get('errorCode')} {fault.get('errorMessage')}"
+    provider_fault = _fault_info(ex.answer.body)
+    if provider_fault is not None:
+        return f"the provider answered with a SOAP fault: {provider_fault}"
     return None
+
+
+def _fault_info(body: bytes | None) -> str | None:
+    """"code message" of a SOAP fault answer (its ErrorInfo, else faultcode/faultstring); None otherwise."""
+    try:
+        operation = next(el for el in c.PARSER.parse(body).getroot().find(c.BODY) if isinstance(el.tag, str))
+    except (ValueError, TypeError, AttributeError, StopIteration, etree.XMLSyntaxError):
+        return None
+    if operation.tag != c.FAULT:
+        return None
+    info = operation.find("detail/*")
+    if info is not None and info.findtext("errorCode"):
+        return f"{info.findtext('errorCode')} {info.findtext('errorMessage') or ''}".strip()
+    return f"{operation.findtext('faultcode')} {operation.findtext('faultstring')}"
 
 
 # -- the probes ---------------------------------------------------------------------------------------
@@ -130,7 +149,8 @@ async def exchange(run: Run, style: str = "inline") -> Outcome:
     """A valid request in the `style` data style gets an answer the gateway passes on."""
     ex = await run.exchange(style)
     why = _failure(ex)
-    return Outcome(FAIL if why else PASS, why or "accepted: HTTP 200, a SendMessageResponse", exchange_evidence(ex))
+    answer = etree.QName(run.bench.shape.answer).localname
+    return Outcome(FAIL if why else PASS, why or f"accepted: HTTP 200, a {answer}", exchange_evidence(ex))
 
 
 async def answer_check(run: Run, check: str) -> Outcome:
@@ -216,7 +236,7 @@ async def refuses_tampered(run: Run) -> Outcome:
     if ex.forwarded is None:
         return Outcome(FAIL, _failure(ex) or "nothing was forwarded", exchange_evidence(ex))
     tree = c.PARSER.parse(ex.forwarded)
-    message_id = tree.getroot().find(".//{*}requestInfo/messageId")
+    message_id = tree.getroot().find(f"{c.BODY}//messageId")
     message_id.text = (message_id.text or "") + "-changed"
     return await _refused(run, serialize(tree), "a request changed after signing")
 
@@ -242,11 +262,13 @@ async def fault_shape(run: Run) -> Outcome:
         return Outcome(FAIL, _failure(ex) or "nothing was forwarded", exchange_evidence(ex))
 
     def foreign_payload(root: etree._Element) -> None:
-        data = root.find(".//{*}requestData/data")
+        data = root.find(f"{c.BODY}//data")
         for child in list(data):
             data.remove(child)
         data.text = None
         etree.SubElement(data, "{urn:shep-emulator:conformance}NotInTheSchema")
+        # A new message: a receiver may rightly acknowledge a messageId it has handled without reading it again.
+        root.find(f"{c.BODY}//messageId").text = str(uuid.uuid4())
 
     body = _forward_with(run, ex, foreign_payload)
     status, answer = await run.bench.post_direct(body)

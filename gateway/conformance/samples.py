@@ -28,6 +28,7 @@ class Sample:
     echoes_text: bool = False
     xsi_type: str | None = None
     text_limit: int | None = None  # characters the service's schema allows in {text}
+    signed_by: dict | None = None  # the payload's EDS: {kind = "person", iin = …}, issued by the PKI
 
     @property
     def has_text(self) -> bool:
@@ -48,7 +49,7 @@ def shipped(service_id: str) -> Sample | None:
         return None
     data = tomllib.loads(path.read_text("utf-8"))
     return Sample(data["payload"], str(path), bool(data.get("echoes_text")), data.get("xsi_type"),
-                  data.get("text_limit"))
+                  data.get("text_limit"), data.get("signed_by"))
 
 
 def from_file(path: Path, xsi_type: str | None = None) -> Sample:
