@@ -1,10 +1,11 @@
 """`shep conformance client` scoring the project's own clients: `shep send` for the SyncChannel scenarios (each
-data style, signed, the retry after SHEP-203) and `AsyncGatewayClient` pulling and acknowledging; and the same
-clients driven wrongly on purpose, each failing the run on exactly its case, with the evidence.
+data style, signed, the retry after SHEP-203), `AsyncGatewayClient` pulling and acknowledging, a Node `soap`
+client; and the same clients driven wrongly on purpose, each failing the run on exactly its case, with the
+evidence.
 
 The command runs as a subprocess (a reactor of its own); it prints where to send and the credentials, then
-waits for the scenarios. A client of another stack (Node `soap`, say) is one more `drive` over the same
-`Bench` lines."""
+waits for the scenarios. A client of another stack is a program given what it printed, as the Node `soap`
+one (docs/clients/node/conformance.js) is."""
 from __future__ import annotations
 
 import socket
@@ -20,6 +21,8 @@ from lxml import etree
 from gateway import client, contract
 from gateway.asyncclient import AsyncGatewayClient
 from tests.serve_process import shep
+from tests.system_tools import require
+from tests.test_clients import INSTALL_TIMEOUT, NODE_SOAP, RECIPES, run
 from tests.test_conformance import failed, junit_verdicts
 from tests.web_client import parse_strict
 
@@ -135,6 +138,23 @@ def test_a_client_of_a_service_that_requires_signatures_conforms_when_it_signs(b
     drive(bench, sign=True)  # the bench's provider signs its answers, as the service wants
     code, out, verdicts = bench.finish()
     assert code == 0 and failed(verdicts) == set(), out
+
+
+def test_a_node_soap_client_conforms(bench, tmp_path):
+    """docs/clients/node/conformance.js: the scenarios it sends (it neither types nor signs) pass."""
+    node, npm = require("node"), require("npm")
+    run(npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(tmp_path), NODE_SOAP,
+        cwd=tmp_path, timeout=INSTALL_TIMEOUT)
+    sent = ["request-inline", "request-escaped", "retry-after-provider-fault", "message-date", "async-pull",
+            "async-acknowledge-once"]
+    bench = bench(*(f"--only={case}" for case in sent))
+    told = bench.told
+    run(node, str(RECIPES / "node" / "conformance.js"), told["sync-url"], told["async-url"], told["senderId"],
+        told["password"], told["serviceId"], told["async-serviceId"].split()[0], cwd=tmp_path,
+        env={"NODE_PATH": str(tmp_path / "node_modules")})
+    code, out, verdicts = bench.finish()
+    assert code == 0, out
+    assert verdicts == dict.fromkeys(sent, "pass"), out
 
 
 @pytest.mark.parametrize("broken, case, evidence", [

@@ -23,11 +23,7 @@ def cmd_provider(args) -> int:
         channel = settings.registry.service(args.service).channel
         cases = [case for case in catalogue.load("provider", Path(args.cases) if args.cases else None,
                                                  frozenset(PROBES)) if channel in case.channels]
-        if args.only:
-            unknown = set(args.only) - {case.id for case in cases}
-            if unknown:
-                raise common.CommandError(f"no case {', '.join(sorted(unknown))} (see `shep conformance list`)")
-            cases = [case for case in cases if case.id in args.only]
+        cases = _only(cases, args.only)
         sample = samples.from_file(Path(args.data), args.xsi_type) if args.data else samples.shipped(args.service)
     except (BenchError, catalogue.CaseError, samples.SampleError) as exc:
         raise common.CommandError(str(exc)) from None
@@ -63,7 +59,8 @@ def cmd_client(args) -> int:
     settings = common.settings(args)
     try:
         client_settings(settings, args.service, "http://127.0.0.1/")  # the service is one the bench can serve
-        cases = catalogue.load("client", Path(args.cases) if args.cases else None, frozenset(PROBES))
+        cases = _only(catalogue.load("client", Path(args.cases) if args.cases else None, frozenset(PROBES)),
+                      args.only)
     except (BenchError, catalogue.CaseError) as exc:
         raise common.CommandError(str(exc)) from None
     report = new_report("client", f"127.0.0.1:{args.port}", args.service)
@@ -107,6 +104,16 @@ def instructions(bench, cases, args) -> str:
               + case.title for case in cases]
     lines.append(f"waiting up to {args.timeout:g} s")
     return "\n".join(lines)
+
+
+def _only(cases: list, only: list[str] | None) -> list:
+    """The cases named by --only (all without it); an unknown name is an error."""
+    if not only:
+        return cases
+    unknown = set(only) - {case.id for case in cases}
+    if unknown:
+        raise common.CommandError(f"no case {', '.join(sorted(unknown))} (see `shep conformance list`)")
+    return [case for case in cases if case.id in only]
 
 
 def _react_and_report(main, report, args) -> int:
@@ -180,6 +187,7 @@ def register(sub) -> None:
     client.add_argument("--port", type=int, default=0, help="the loopback port to listen on (default: any free)")
     client.add_argument("--timeout", type=float, default=300, help="seconds to wait for the scenarios")
     client.add_argument("--pull-messages", type=int, default=2, help="messages queued for the client to pull")
+    client.add_argument("--only", action="append", metavar="CASE", help="judge only this case (repeatable)")
     client.add_argument("--cases", help="a folder of case files instead of the shipped catalogue")
     client.add_argument("--junit", help="write a JUnit XML report here")
     client.add_argument("--html", help="write a self-contained HTML report here")
