@@ -8,7 +8,6 @@ match; Playwright talks to the browsers it downloads itself and only tolerates a
 """
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,10 +16,9 @@ from pathlib import Path
 
 from endpoints.provider import load as load_clinics
 from simulators.gbdfl.population import build_population
+from tests import system_tools
 
-CHROMIUM = "/usr/bin/chromium"
-DRIVER = "/usr/bin/chromedriver"
-SKIP_REASON = "needs chromium (Debian package chromium)"
+SKIP_REASON = system_tools.reason("chromium")
 WAIT = 30.0  # seconds for any page or answer: the loop that waits for the clinic is bounded by it
 PASSWORD = "browser-pass-2026"
 WIDTH, HEIGHT = 1100, 900
@@ -28,7 +26,8 @@ AKTAU_P2 = "050640382083"  # «Поликлиника № 2 г. Актау» of 
 
 
 def available() -> bool:
-    return all(shutil.which(path) for path in (CHROMIUM, DRIVER))
+    """Chromium and its driver on PATH, as tests/system-packages names them (so the bare CI run hides them)."""
+    return system_tools.present("chromium") and system_tools.present("chromedriver")
 
 
 def chromium(downloads: Path):
@@ -37,14 +36,14 @@ def chromium(downloads: Path):
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = system_tools.tools()["chromium"].path()
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      f"--window-size={WIDTH},{HEIGHT}", "--lang=kk", "--no-first-run", "--disable-extensions"):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False,
                                               "safebrowsing.enabled": False})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(system_tools.tools()["chromedriver"].path()), options=options)
     driver.set_page_load_timeout(WAIT)
     return driver
 
