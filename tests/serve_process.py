@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,15 @@ class ServeProcess:
             if line is not None:
                 self.said.append(line)
         return f"stderr={''.join(self.said)[-3000:]!r} log={self.log_text()[-6000:]!r}"
+
+
+@contextmanager
+def shipped_server(work: Path, *args: str) -> Iterator[str]:
+    """A `shep serve` of the shipped configuration (or `args`' --config) on a port of its own, its state in
+    work/var: its base URL, stopped at the end."""
+    server = ServeProcess("--port", "0", "--state-dir", str(work / "var"), *args, cwd=work, log=work / "serve.log")
+    try:
+        yield server.wait_listening(60)
+    finally:
+        server.terminate()
+        server.close()

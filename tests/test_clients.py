@@ -21,7 +21,7 @@ import pytest
 import zeep
 
 from tests.conftest import ROOT
-from tests.serve_process import ServeProcess, shep, subprocess_env
+from tests.serve_process import shep, shipped_server, subprocess_env
 from tests.system_tools import require
 
 RECIPES = ROOT / "docs" / "clients"
@@ -38,12 +38,8 @@ SENT = re.compile(r"^sent ([0-9a-f-]{36}) ([0-9a-f-]{36})$", re.MULTILINE)
 def gateway(tmp_path_factory):
     """(work folder, base URL) of a `shep serve` with the shipped demo participants."""
     work = tmp_path_factory.mktemp("clients")
-    server = ServeProcess("--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
-    try:
-        yield work, server.wait_listening(60)
-    finally:
-        server.terminate()
-        server.close()
+    with shipped_server(work) as base:
+        yield work, base
 
 
 @pytest.fixture(scope="module")

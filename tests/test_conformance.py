@@ -23,7 +23,7 @@ from gateway.asyncclient import PushReceiver
 from gateway.soap import drop_transport_signature, serialize
 from simulators import echo
 from simulators.pki.ca import TestPKI
-from tests.serve_process import ServeProcess, shep
+from tests.serve_process import shep, shipped_server
 from tests.web_client import parse_strict
 
 RUN_TIMEOUT = 180
@@ -35,12 +35,8 @@ ATTACHMENT_NS = "urn:shep-emulator:phc-attachment:v1"
 def stand(tmp_path_factory):
     """A `shep serve` with the shipped configuration: the demo echo and the ЖТ ММБ simulator behind it."""
     work = tmp_path_factory.mktemp("conformance")
-    server_ = ServeProcess("--port", "0", "--state-dir", str(work / "var"), cwd=work, log=work / "serve.log")
-    try:
-        yield work, server_.wait_listening(60)
-    finally:
-        server_.terminate()
-        server_.close()
+    with shipped_server(work) as base:
+        yield work, base
 
 
 def conformance(work: Path, url: str, service: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:

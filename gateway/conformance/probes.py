@@ -216,26 +216,31 @@ async def _refused(run: Run, body: bytes, what: str) -> Outcome:
                    evidence)
 
 
-async def refuses_unsigned(run: Run) -> Outcome:
-    """A forward without the gateway's WS-Security signature is refused."""
+async def _signed_forward(run: Run) -> tuple[etree._ElementTree | None, Outcome | None]:
+    """The valid inline exchange's forward, parsed, for a case of the signed profile; or that case's outcome
+    already (not applicable, or nothing was forwarded)."""
     if (na := await _signed_profile(run)) is not None:
-        return na
+        return None, na
     ex = await run.exchange("inline")
     if ex.forwarded is None:
-        return Outcome(FAIL, _failure(ex) or "nothing was forwarded", exchange_evidence(ex))
-    tree = c.PARSER.parse(ex.forwarded)
+        return None, Outcome(FAIL, _failure(ex) or "nothing was forwarded", exchange_evidence(ex))
+    return c.PARSER.parse(ex.forwarded), None
+
+
+async def refuses_unsigned(run: Run) -> Outcome:
+    """A forward without the gateway's WS-Security signature is refused."""
+    tree, decided = await _signed_forward(run)
+    if decided is not None:
+        return decided
     drop_transport_signature(tree)
     return await _refused(run, serialize(tree), "an unsigned request")
 
 
 async def refuses_tampered(run: Run) -> Outcome:
     """A forward changed after the gateway signed it (its messageId) is refused."""
-    if (na := await _signed_profile(run)) is not None:
-        return na
-    ex = await run.exchange("inline")
-    if ex.forwarded is None:
-        return Outcome(FAIL, _failure(ex) or "nothing was forwarded", exchange_evidence(ex))
-    tree = c.PARSER.parse(ex.forwarded)
+    tree, decided = await _signed_forward(run)
+    if decided is not None:
+        return decided
     message_id = tree.getroot().find(f"{c.BODY}//messageId")
     message_id.text = (message_id.text or "") + "-changed"
     return await _refused(run, serialize(tree), "a request changed after signing")
